@@ -1,0 +1,80 @@
+"""nashmp: Nash equilibria of preference games, fast (Nash Mirror Prox for NLHF).
+
+Kernels in log space (``logsumexp``, ``log_softmax``, ``softmax``, ``kl``, ``span``,
+``preference_apply``, ``mirror_step``) run on the C library (libnashmp), Numba or the NumPy
+reference, chosen by ``backend=`` or the ``NASHMP_BACKEND`` environment variable.
+"""
+from __future__ import annotations
+
+import os as _os
+
+from ._backend import available_backends
+from ._kernels import (kl, log_softmax, logsumexp, mirror_step, preference_apply, softmax,
+                       span)
+from .metrics import (best_response, duality_gap, exploitability, fixed_point_residual,
+                      span_distance)
+from .solvers import SolveResult, solve
+
+__all__ = [
+    "__version__", "available_backends", "get_include", "get_cmake_dir", "get_library_dir",
+    "set_num_threads", "get_num_threads",
+    "logsumexp", "log_softmax", "softmax", "kl", "span", "preference_apply", "mirror_step",
+    "solve", "SolveResult", "exploitability", "duality_gap", "best_response",
+    "fixed_point_residual", "span_distance",
+]
+
+_HERE = _os.path.dirname(_os.path.abspath(__file__))
+
+
+def _c_version():
+    from ._backend import c_lib
+    ffi, lib = c_lib()
+    return ffi.string(lib.nashmp_version_string()).decode()
+
+
+try:
+    __version__ = _c_version()
+except ImportError:  # pragma: no cover - only in a source tree without a build
+    __version__ = "0+unknown"
+
+
+def get_include() -> str:
+    """Folder holding ``nashmp/nashmp.h`` (for C/C++ code that links libnashmp)."""
+    return _os.path.join(_HERE, "include")
+
+
+def get_library_dir() -> str:
+    """Folder holding the shared library ``libnashmp``."""
+    return _os.path.join(_HERE, "lib")
+
+
+def get_cmake_dir() -> str:
+    """Folder holding ``nashmpConfig.cmake``: pass it as ``-Dnashmp_DIR=...``."""
+    return _os.path.join(_HERE, "lib", "cmake", "nashmp")
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by the C kernels (OpenMP) and, if Numba is loaded, by Numba kernels.
+
+    ``n <= 0`` restores the default (all cores).
+    """
+    import numbers
+    import sys
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be an integer, got {type(n).__name__}")
+    from ._backend import c_lib
+    try:
+        _, lib = c_lib()
+        lib.nashmp_set_num_threads(int(n))
+    except ImportError:
+        pass
+    nb = sys.modules.get("numba")
+    if nb is not None:
+        nb.set_num_threads(int(n) if n > 0 else nb.config.NUMBA_NUM_THREADS)
+
+
+def get_num_threads() -> int:
+    """Threads the C kernels will use."""
+    from ._backend import c_lib
+    _, lib = c_lib()
+    return int(lib.nashmp_get_num_threads())

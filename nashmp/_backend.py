@@ -1,0 +1,77 @@
+"""Backend registry: which implementations exist and which one a call uses.
+
+``backend="auto"`` picks, in order, the environment override ``NASHMP_BACKEND``, then ``"c"``
+(libnashmp through the cffi extension), then ``"numba"``, then the ``"numpy"`` reference.
+Heavy modules (numba, the extension) are imported on first use only.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+BACKENDS = ("c", "numba", "numpy", "cuda")
+_CHOICES = ("auto",) + BACKENDS
+ENV_VAR = "NASHMP_BACKEND"
+
+_c_module = None
+_c_error = None
+
+
+def c_lib():
+    """Return ``(ffi, lib)`` of the compiled extension, or raise ImportError."""
+    global _c_module, _c_error
+    if _c_module is None:
+        if _c_error is not None:
+            raise ImportError(_c_error)
+        try:
+            from . import _nashmp_cffi  # noqa: PLC0415
+        except ImportError as exc:  # pragma: no cover - only without a build
+            _c_error = f"the nashmp C extension is not available ({exc}); reinstall with `pip install .`"
+            raise ImportError(_c_error) from exc
+        _c_module = _nashmp_cffi
+    return _c_module.ffi, _c_module.lib
+
+
+def is_available(name: str) -> bool:
+    """True if backend ``name`` can run here (imports nothing heavy except the C extension)."""
+    if name == "numpy":
+        return True
+    if name == "c":
+        try:
+            c_lib()
+            return True
+        except ImportError:
+            return False
+    if name == "numba":
+        return importlib.util.find_spec("numba") is not None
+    if name == "cuda":
+        return False
+    return False
+
+
+def available_backends() -> tuple:
+    """The backends usable on this machine, in ``auto`` preference order."""
+    return tuple(b for b in BACKENDS if is_available(b))
+
+
+_resolved_auto = None
+
+
+def resolve(backend) -> str:
+    """Map a ``backend=`` argument to a concrete, available backend name."""
+    global _resolved_auto
+    if backend is None or backend == "auto":
+        env = os.environ.get(ENV_VAR)
+        if env and env != "auto":
+            return resolve(env)
+        if _resolved_auto is None:
+            _resolved_auto = next(b for b in ("c", "numba", "numpy") if is_available(b))
+        return _resolved_auto
+    if not isinstance(backend, str) or backend not in _CHOICES:
+        raise ValueError(f"backend must be one of {_CHOICES}, got {backend!r}")
+    if not is_available(backend):
+        if backend == "cuda":
+            raise RuntimeError("backend='cuda' is not available: it needs numba-cuda "
+                               "(`pip install nashmp[cuda]`) and a CUDA device")
+        raise RuntimeError(f"backend={backend!r} is not available on this installation")
+    return backend

@@ -1,0 +1,78 @@
+"""Validation of games (preference matrices, references, beta) shared by solvers and metrics."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import as_float_array
+
+
+def check_preference(P, *, antisymmetrize=False, atol=1e-6, name="P"):
+    """``P`` as a float array (..., K, K) in [0, 1] with ``P + P^T = 1`` within ``atol``.
+
+    ``antisymmetrize=True`` replaces P by ``(P + 1 - P^T) / 2`` instead of checking.
+    Never modifies the input.
+    """
+    P = as_float_array(P, name, min_ndim=2)
+    k = P.shape[-1]
+    if P.shape[-2] != k:
+        raise ValueError(f"{name} must be square on its last two axes (..., K, K), got {P.shape}")
+    if not np.isfinite(P).all():
+        raise ValueError(f"{name} must not contain NaN or inf")
+    PT = np.swapaxes(P, -1, -2)
+    if antisymmetrize:
+        P = ((P + (1 - PT)) / 2).astype(P.dtype, copy=False)
+    else:
+        dev = np.abs(P + PT - 1).max()
+        if dev > atol:
+            raise ValueError(f"{name} must satisfy P + P^T = 1 (antisymmetric preferences) within "
+                             f"atol={atol}, max deviation is {dev:.3g}; pass antisymmetrize=True "
+                             "to use (P + 1 - P^T) / 2")
+    lo, hi = P.min(), P.max()
+    if lo < -atol or hi > 1 + atol:
+        raise ValueError(f"{name} must have entries in [0, 1], got range [{lo:.3g}, {hi:.3g}]")
+    return P
+
+
+def log_policy(p, name, k, *, full_support):
+    """Probabilities (..., K) -> normalized float64 log-probabilities."""
+    p = as_float_array(p, name)
+    if p.shape[-1] != k:
+        raise ValueError(f"{name} must have {k} actions on its last axis, got shape {p.shape}")
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise ValueError(f"{name} must hold finite non-negative probabilities")
+    tot = p.sum(axis=-1, keepdims=True, dtype=np.float64)
+    if (tot <= 0).any():
+        raise ValueError(f"{name} must have positive total mass in every row")
+    if full_support and (p <= 0).any():
+        raise ValueError(f"{name} must have full support (every probability > 0)")
+    with np.errstate(divide="ignore"):
+        return np.log(p.astype(np.float64)) - np.log(tot)
+
+
+def batch_of(P, k, batch_shapes):
+    """Common batch shape of P's leading dims and the other arguments' batch shapes."""
+    try:
+        return np.broadcast_shapes(P.shape[:-2], *batch_shapes)
+    except ValueError:
+        raise ValueError(f"batch dimensions do not broadcast: P {P.shape[:-2]}, "
+                         f"others {batch_shapes}") from None
+
+
+def as_beta(beta, bshape, *, allow_zero):
+    b = np.asarray(beta, dtype=np.float64) if not isinstance(beta, np.ndarray) else beta
+    if b.dtype.kind not in "iuf":
+        raise TypeError(f"beta must be a real scalar or array, got dtype {b.dtype}")
+    b = b.astype(np.float64)
+    if not np.isfinite(b).all():
+        raise ValueError("beta must be finite")
+    if allow_zero:
+        if (b < 0).any():
+            raise ValueError("beta must be >= 0")
+    elif (b <= 0).any():
+        raise ValueError("beta must be > 0 (beta = 0 is allowed only for method='sppo' and in "
+                         "exploitability)")
+    try:
+        return np.broadcast_to(b, bshape)
+    except ValueError:
+        raise ValueError(f"beta of shape {b.shape} does not broadcast to the batch {bshape}") \
+            from None

@@ -1,0 +1,408 @@
+"""Public log-space kernels: thin wrappers that validate once and hand raw buffers to a backend.
+
+Every function works over the last axis (actions) with any leading batch dimensions, keeps the
+input dtype (float32 or float64; integers become float64), accepts ``out=`` where it returns an
+array, never modifies its inputs, and takes ``backend="auto" | "c" | "numba" | "numpy"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _backend
+from ._validation import (as_float_array, as_rows, as_scalar, batch_shape_of, check_same_k,
+                          common_dtype, prepare_out)
+
+__all__ = ["logsumexp", "log_softmax", "softmax", "kl", "span", "preference_apply",
+           "mirror_step"]
+
+_NONFINITE = -5
+_numba_mod = None
+
+
+def _nb():
+    global _numba_mod
+    if _numba_mod is None:
+        from . import _numba_kernels  # noqa: PLC0415  (imports numba: lazy)
+        _numba_mod = _numba_kernels
+    return _numba_mod
+
+
+def _ref():
+    from . import _reference  # noqa: PLC0415
+    return _reference
+
+
+def _sfx(dtype) -> str:
+    return "_f64" if dtype == np.float64 else "_f32"
+
+
+def _ptr(ffi, a, dtype):
+    if a is None:
+        return ffi.NULL
+    return ffi.cast("double *" if dtype == np.float64 else "float *",
+                    a.__array_interface__["data"][0])
+
+
+def _check(status: int, names: str) -> None:
+    if status == 0:
+        return
+    if status == _NONFINITE:
+        raise ValueError(f"{names} must not contain NaN or +inf")
+    ffi, lib = _backend.c_lib()
+    raise RuntimeError(f"libnashmp returned {ffi.string(lib.nashmp_status_string(status)).decode()}"
+                       f" ({status}); this is a bug in nashmp's validation")
+
+
+def _reject_nonfinite(**arrays) -> None:
+    """The numpy backend's equivalent of the kernels' NONFINITE status."""
+    for name, a in arrays.items():
+        if a is not None and (np.isnan(a).any() or np.isposinf(a).any()):
+            raise ValueError(f"{name} must not contain NaN or +inf")
+
+
+def _full(rows, ld, n):
+    """Rows as a (n, k) array for the numba kernels (stride 0 when broadcast)."""
+    return np.broadcast_to(rows, (n, rows.shape[1])) if ld == 0 and n > 1 else rows
+
+
+def _finish(res, work, shape):
+    if work is not res:
+        res[...] = work
+    return res[()] if shape == () else res
+
+
+def _reduce(name, x, out, backend, numpy_fn):
+    """Shared body of the row reductions (logsumexp, span)."""
+    x = as_float_array(x, "x")
+    be = _backend.resolve(backend)
+    bshape = x.shape[:-1]
+    res, work = prepare_out(out, bshape, x.dtype)
+    if be == "numpy":
+        _reject_nonfinite(x=x)
+        work[...] = numpy_fn(x)
+        return _finish(res, work, bshape)
+    rows, ld = as_rows(x, bshape, x.dtype)
+    n, k = work.size, x.shape[-1]
+    if be == "c":
+        ffi, lib = _backend.c_lib()
+        st = getattr(lib, "nashmp_" + name + _sfx(x.dtype))(
+            _ptr(ffi, rows, x.dtype), n, k, ld, _ptr(ffi, work, x.dtype))
+    else:
+        st = getattr(_nb(), name)(_full(rows, ld, n), work.reshape(n))
+    _check(st, "x")
+    return _finish(res, work, bshape)
+
+
+def _rowwise(name, x, out, backend, numpy_fn):
+    """Shared body of the row maps (log_softmax, softmax)."""
+    x = as_float_array(x, "x")
+    be = _backend.resolve(backend)
+    res, work = prepare_out(out, x.shape, x.dtype)
+    if be == "numpy":
+        _reject_nonfinite(x=x)
+        work[...] = numpy_fn(x)
+        return _finish(res, work, x.shape)
+    k = x.shape[-1]
+    rows, ld = as_rows(x, x.shape[:-1], x.dtype)
+    w = work.reshape(-1, k)
+    n = w.shape[0]
+    if be == "c":
+        ffi, lib = _backend.c_lib()
+        st = getattr(lib, "nashmp_" + name + _sfx(x.dtype))(
+            _ptr(ffi, rows, x.dtype), n, k, ld, _ptr(ffi, w, x.dtype), k)
+    else:
+        st = getattr(_nb(), name)(_full(rows, ld, n), w)
+    _check(st, "x")
+    return _finish(res, work, x.shape)
+
+
+def logsumexp(x, *, out=None, backend="auto"):
+    """Log-sum-exp over the last axis, in one pass.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., K)
+        Logits; ``-inf`` entries are allowed (they contribute nothing).
+    out : ndarray, shape (...), optional
+        Where to write the result (same dtype as ``x``).
+    backend : {"auto", "c", "numba", "numpy"}
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ``log(sum(exp(x), axis=-1))``; a row of all ``-inf`` gives ``-inf``.
+
+    Notes
+    -----
+    A running pair ``(m, s)`` with ``s = sum exp(x - m)`` is kept and merged associatively, so the
+    input is read once. float32 input is accumulated in float64.
+
+    Raises ValueError if ``x`` contains NaN or ``+inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, nashmp
+    >>> float(nashmp.logsumexp(np.log([0.25, 0.25, 0.5])))
+    0.0
+    """
+    return _reduce("logsumexp", x, out, backend, lambda a: _ref().logsumexp(a))
+
+
+def span(x, *, out=None, backend="auto"):
+    """Span semi-norm ``max(x) - min(x)`` over the last axis.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., K)
+    out : ndarray, shape (...), optional
+    backend : {"auto", "c", "numba", "numpy"}
+
+    Returns
+    -------
+    ndarray, shape (...)
+        A row of all ``-inf`` gives 0 (a constant row); ``-inf`` mixed with finite entries
+        gives ``+inf``.
+
+    Examples
+    --------
+    >>> import nashmp
+    >>> float(nashmp.span([1.0, 4.0, 2.5]))
+    3.0
+    """
+    return _reduce("span", x, out, backend, lambda a: _ref().span(a))
+
+
+def log_softmax(x, *, out=None, backend="auto"):
+    """``x - logsumexp(x)`` over the last axis.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., K)
+    out : ndarray, shape (..., K), optional
+        May be ``x`` itself (in place).
+    backend : {"auto", "c", "numba", "numpy"}
+
+    Returns
+    -------
+    ndarray, shape (..., K)
+        Normalized log-probabilities; a row of all ``-inf`` stays all ``-inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, nashmp
+    >>> np.exp(nashmp.log_softmax([0.0, 0.0])).tolist()
+    [0.5, 0.5]
+    """
+    return _rowwise("log_softmax", x, out, backend, lambda a: _ref().log_softmax(a))
+
+
+def softmax(x, *, out=None, backend="auto"):
+    """``exp(log_softmax(x))`` over the last axis.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., K)
+    out : ndarray, shape (..., K), optional
+    backend : {"auto", "c", "numba", "numpy"}
+
+    Returns
+    -------
+    ndarray, shape (..., K)
+        Probabilities; a row of all ``-inf`` gives all zeros.
+
+    Examples
+    --------
+    >>> import numpy as np, nashmp
+    >>> nashmp.softmax(np.log([1.0, 3.0])).round(12).tolist()
+    [0.25, 0.75]
+    """
+    return _rowwise("softmax", x, out, backend, lambda a: _ref().softmax(a))
+
+
+def kl(logp, logq, *, out=None, backend="auto"):
+    """Kullback–Leibler divergence ``KL(p || q)`` from log-probabilities, fused.
+
+    Parameters
+    ----------
+    logp, logq : array_like, shape (..., K)
+        Log-probabilities (not renormalized); leading dims broadcast.
+    out : ndarray, optional
+    backend : {"auto", "c", "numba", "numpy"}
+
+    Returns
+    -------
+    ndarray, shape (...)
+        ``sum(exp(logp) * (logp - logq))``. Terms with ``logp = -inf`` are exactly 0
+        (``0 log 0 = 0``); ``logp > -inf`` where ``logq = -inf`` gives ``+inf``.
+
+    Examples
+    --------
+    >>> import numpy as np, nashmp
+    >>> round(float(nashmp.kl(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
+    0.143841
+    """
+    logp = as_float_array(logp, "logp")
+    logq = as_float_array(logq, "logq")
+    check_same_k(logp.shape[-1], logq, "logq")
+    be = _backend.resolve(backend)
+    dtype = common_dtype(logp, logq)
+    bshape = batch_shape_of((("logp", logp), ("logq", logq)))
+    res, work = prepare_out(out, bshape, dtype)
+    if be == "numpy":
+        _reject_nonfinite(logp=logp, logq=logq)
+        work[...] = _ref().kl(logp, logq)
+        return _finish(res, work, bshape)
+    k = logp.shape[-1]
+    p, ldp = as_rows(logp, bshape, dtype)
+    q, ldq = as_rows(logq, bshape, dtype)
+    n = work.size
+    if be == "c":
+        ffi, lib = _backend.c_lib()
+        st = getattr(lib, "nashmp_kl" + _sfx(dtype))(
+            _ptr(ffi, p, dtype), ldp, _ptr(ffi, q, dtype), ldq, n, k, _ptr(ffi, work, dtype))
+    else:
+        st = _nb().kl(_full(p, ldp, n), _full(q, ldq, n), work.reshape(n))
+    _check(st, "logp and logq")
+    return _finish(res, work, bshape)
+
+
+def preference_apply(P, pi, *, out=None, backend="auto"):
+    """Dense preference operator ``g(pi) = P pi`` (one preference query per game).
+
+    Parameters
+    ----------
+    P : array_like, shape (K, K) or (..., K, K)
+        ``P[y, y'] = P(y beats y')``, shared by the batch or one matrix per game. No property of
+        ``P`` is checked here (the solvers check antisymmetry).
+    pi : array_like, shape (..., K)
+        Policies (probabilities, not logs).
+    out : ndarray, shape (..., K), optional
+    backend : {"auto", "c", "numba", "numpy"}
+
+    Returns
+    -------
+    ndarray, shape (..., K)
+        ``g[..., y] = sum_j P[..., y, j] pi[..., j]``; float32 accumulates in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, nashmp
+    >>> P = np.array([[0.5, 1.0], [0.0, 0.5]])
+    >>> nashmp.preference_apply(P, [0.5, 0.5]).tolist()
+    [0.75, 0.25]
+    """
+    P = as_float_array(P, "P", min_ndim=2)
+    pi = as_float_array(pi, "pi")
+    k = pi.shape[-1]
+    if P.shape[-2:] != (k, k):
+        raise ValueError(f"P must have shape (..., {k}, {k}) to match pi of shape {pi.shape}, "
+                         f"got {P.shape}")
+    be = _backend.resolve(backend)
+    dtype = common_dtype(P, pi)
+    shared = P.ndim == 2 or P.size == k * k
+    if shared:
+        bshape = pi.shape[:-1]
+    else:
+        try:
+            bshape = np.broadcast_shapes(P.shape[:-2], pi.shape[:-1])
+        except ValueError:
+            raise ValueError(f"batch dimensions of P {P.shape[:-2]} and pi {pi.shape[:-1]} do "
+                             "not broadcast") from None
+    oshape = bshape + (k,)
+    res, work = prepare_out(out, oshape, dtype)
+    if be == "numpy":
+        _reject_nonfinite(P=P, pi=pi)
+        work[...] = _ref().preference_apply(P, pi)
+        return _finish(res, work, oshape)
+    Pm = P.astype(dtype, copy=False)
+    if shared:
+        Pm = np.ascontiguousarray(Pm.reshape(1, k, k))
+        ldP = 0
+    else:
+        Pm = np.ascontiguousarray(np.broadcast_to(Pm, bshape + (k, k)).reshape(-1, k, k))
+        ldP = k * k
+    x, ldx = as_rows(pi, bshape, dtype)
+    w = work.reshape(-1, k)
+    n = w.shape[0]
+    if be == "c":
+        ffi, lib = _backend.c_lib()
+        st = getattr(lib, "nashmp_preference_apply" + _sfx(dtype))(
+            _ptr(ffi, Pm, dtype), ldP, _ptr(ffi, x, dtype), ldx, n, k, _ptr(ffi, w, dtype), k)
+        _check(st, "P and pi")
+    else:
+        _nb().preference_apply(Pm, _full(x, ldx, n), w)
+    if not np.isfinite(w).all():
+        raise ValueError("P and pi must not contain NaN or inf")
+    return _finish(res, work, oshape)
+
+
+def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
+    """Fused prox step in log space: ``normalize(a*log_pi + b*log_ref + c*g)``.
+
+    Parameters
+    ----------
+    log_pi, log_ref, g : array_like, shape (..., K)
+        Current log-policy, reference log-policy (may be None when ``b == 0``) and the preference
+        operator output; leading dims broadcast.
+    a, b, c : float
+        Finite coefficients. A coefficient exactly 0 makes its term exactly 0 (even at ``-inf``).
+    out : ndarray, shape (..., K), optional
+        May be ``log_pi`` (in place).
+    backend : {"auto", "c", "numba", "numpy"}
+
+    Returns
+    -------
+    ndarray, shape (..., K)
+        ``z - logsumexp(z)`` with ``z = a*log_pi + b*log_ref + c*g``.
+
+    Notes
+    -----
+    Nash-MP uses ``a = 1/(1+eta*beta)``, ``b = eta*beta/(1+eta*beta)``, ``c = eta/(1+eta*beta)``.
+
+    Examples
+    --------
+    >>> import numpy as np, nashmp
+    >>> l = np.log([0.5, 0.5])
+    >>> np.exp(nashmp.mirror_step(l, l, np.array([1.0, 0.0]), 0.5, 0.5, 0.0)).tolist()
+    [0.5, 0.5]
+    """
+    a = as_scalar(a, "a")
+    b = as_scalar(b, "b")
+    c = as_scalar(c, "c")
+    log_pi = as_float_array(log_pi, "log_pi")
+    k = log_pi.shape[-1]
+    if log_ref is None:
+        if b != 0.0:
+            raise ValueError("log_ref may be None only when b == 0")
+    else:
+        log_ref = as_float_array(log_ref, "log_ref")
+        check_same_k(k, log_ref, "log_ref")
+    g = as_float_array(g, "g")
+    check_same_k(k, g, "g")
+    be = _backend.resolve(backend)
+    named = [("log_pi", log_pi), ("g", g)] + ([("log_ref", log_ref)] if log_ref is not None else [])
+    dtype = common_dtype(log_pi, log_ref, g)
+    bshape = batch_shape_of(named)
+    oshape = bshape + (k,)
+    res, work = prepare_out(out, oshape, dtype)
+    if be == "numpy":
+        _reject_nonfinite(log_pi=log_pi, log_ref=log_ref, g=g)
+        work[...] = _ref().mirror_step(log_pi, log_ref, g, a, b, c)
+        return _finish(res, work, oshape)
+    lp, ldp = as_rows(log_pi, bshape, dtype)
+    gg, ldg = as_rows(g, bshape, dtype)
+    lr, ldr = as_rows(log_ref, bshape, dtype) if log_ref is not None else (None, 0)
+    w = work.reshape(-1, k)
+    n = w.shape[0]
+    if be == "c":
+        ffi, lib = _backend.c_lib()
+        st = getattr(lib, "nashmp_mirror_step" + _sfx(dtype))(
+            _ptr(ffi, lp, dtype), ldp, _ptr(ffi, lr, dtype), ldr, _ptr(ffi, gg, dtype), ldg,
+            n, k, a, b, c, _ptr(ffi, w, dtype), k)
+    else:
+        if lr is None:
+            lr = np.zeros((1, k), dtype)
+        st = _nb().mirror_step(_full(lp, ldp, n), _full(lr, ldr if lr.shape[0] > 1 else 0, n),
+                               _full(gg, ldg, n), a, b, c, w)
+    _check(st, "log_pi, log_ref and g")
+    return _finish(res, work, oshape)

@@ -1,0 +1,151 @@
+"""Numba dense solver loop: the whole iteration loop in one compiled function, parallel over games.
+
+Same contract as ``nashmp_solve_dense_f64`` and the NumPy loop in ``_numpy_solvers``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._methods import coefficients as _py_coefficients
+
+_coefficients = njit(cache=True, inline="always")(_py_coefficients)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
+def _matvec(Pm, x, out):
+    k = x.shape[0]
+    for y in range(k):
+        s = 0.0
+        for j in range(k):
+            s += Pm[y, j] * x[j]
+        out[y] = s
+
+
+@njit(cache=True, inline="always")
+def _step(a, l, b, lr, c, g, out):
+    """out = N(a l + b lr + c g), zero coefficients contribute 0; one online logsumexp pass."""
+    k = l.shape[0]
+    m = -np.inf
+    s = 0.0
+    for j in range(k):
+        z = c * g[j]
+        if a != 0.0:
+            z += a * l[j]
+        if b != 0.0:
+            z += b * lr[j]
+        out[j] = z
+        if z > m:
+            s = s * math.exp(m - z) + 1.0 if m > -np.inf else 1.0
+            m = z
+        elif z > -np.inf:
+            s += math.exp(z - m)
+    lse = m + math.log(s) if m > -np.inf else -np.inf
+    for j in range(k):
+        out[j] -= lse
+
+
+@njit(cache=True, inline="always")
+def _exp(l, out):
+    for j in range(l.shape[0]):
+        out[j] = math.exp(l[j])
+
+
+@njit(cache=True)
+def _exploitability_row(Pm, l, lr, beta, pi, g):
+    _exp(l, pi)
+    _matvec(Pm, pi, g)
+    k = l.shape[0]
+    if beta == 0.0:
+        mx = -np.inf
+        for j in range(k):
+            mx = max(mx, g[j])
+        return mx - 0.5
+    m = -np.inf
+    for j in range(k):
+        m = max(m, lr[j] + g[j] / beta)
+    s = 0.0
+    klr = 0.0
+    for j in range(k):
+        s += math.exp(lr[j] + g[j] / beta - m)
+        if l[j] > -np.inf:
+            klr += pi[j] * (l[j] - lr[j])
+    return beta * (m + math.log(s)) + beta * klr - 0.5
+
+
+@njit(cache=True, parallel=True)
+def exploitability(P, log_pi, log_ref, beta, out):
+    B, K = log_pi.shape
+    for i in prange(B):
+        Pm = P[0] if P.shape[0] == 1 else P[i]
+        pi = np.empty(K)
+        g = np.empty(K)
+        out[i] = _exploitability_row(Pm, log_pi[i], log_ref[i], beta[i], pi, g)
+
+
+@njit(cache=True, parallel=True)
+def run(P, log_ref, beta, eta, method, max_iter, check_every, tol,
+        log_pi, state, it, nq, expl, active):
+    B, K = log_pi.shape
+    two_step = method == 0 or method == 5
+    for i in prange(B):
+        if not active[i]:
+            continue
+        Pm = P[0] if P.shape[0] == 1 else P[i]
+        l = log_pi[i]
+        lr = log_ref[i]
+        st = state[i]
+        pi = np.empty(K)
+        g = np.empty(K)
+        h = np.empty(K)
+        rep = np.empty(K)
+        for step in range(max_iter):
+            a, b, c, s = _coefficients(method, beta[i], eta[i], it[i])
+            if two_step:
+                _exp(l, pi)
+                _matvec(Pm, pi, g)
+                _step(a, l, b, lr, c, g, h)
+                _exp(h, pi)
+                _matvec(Pm, pi, g)
+                _step(a, l, b, lr, c, g, l)
+                nq[i] += 2
+            elif method == 1:           # nash_md: query mu = N((1-s) l + s lr)
+                for j in range(K):
+                    g[j] = 0.0
+                _step(1.0 - s, l, s, lr, 0.0, g, h)
+                _exp(h, pi)
+                _matvec(Pm, pi, g)
+                _step(a, l, b, lr, c, g, l)
+                nq[i] += 1
+            elif method == 4:           # omwu: optimistic 2 g_t - g_{t-1}
+                _exp(l, pi)
+                _matvec(Pm, pi, g)
+                for j in range(K):
+                    h[j] = 2.0 * g[j] - st[j]
+                    st[j] = g[j]
+                _step(a, l, b, lr, c, h, l)
+                nq[i] += 1
+            else:
+                _exp(l, pi)
+                _matvec(Pm, pi, g)
+                _step(a, l, b, lr, c, g, l)
+                nq[i] += 1
+            if method == 6:             # sppo: running log-sum of the iterates
+                for j in range(K):
+                    x, y = st[j], l[j]
+                    mx = max(x, y)
+                    st[j] = mx + math.log1p(math.exp(min(x, y) - mx)) if mx > -np.inf else mx
+            it[i] += 1
+            if it[i] % check_every == 0 or step == max_iter - 1:
+                if method == 6:
+                    for j in range(K):
+                        g[j] = 0.0
+                    _step(1.0, st, 0.0, lr, 0.0, g, rep)
+                else:
+                    rep[:] = l
+                expl[i] = _exploitability_row(Pm, rep, lr, beta[i], pi, g)
+                if expl[i] <= tol:
+                    active[i] = 0
+                    break

@@ -1,0 +1,402 @@
+"""Exact solvers of the beta-regularized preference game on dense preference matrices."""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from . import _backend
+from ._games import as_beta, batch_of, check_preference, log_policy
+from ._methods import DEFAULT_ETA, METHOD_ID, METHODS, QUERIES_PER_ITER
+
+__all__ = ["solve", "SolveResult"]
+
+_STATUS_MESSAGES = {
+    0: "converged: exploitability <= tol in every game",
+    1: "maximum number of iterations reached",
+    2: "stopped by the callback (StopIteration)",
+}
+
+
+class SolveResult(dict):
+    """Result of :func:`solve` (a dict with attribute access, like scipy's OptimizeResult).
+
+    Attributes
+    ----------
+    log_policy : ndarray, shape (..., K)
+        Last iterate (SPPO: the average iterate) in log space; ``x``/``policy`` is its exp.
+    success : bool
+        Every game reached ``exploitability <= tol``.
+    converged : ndarray of bool, shape (...)
+        Per game.
+    status : int
+        0 converged, 1 iteration limit, 2 stopped by the callback.
+    message : str
+    nit, n_queries : ndarray of int, shape (...)
+        Iterations and preference queries spent per game (metric evaluations are not counted).
+    exploitability : ndarray, shape (...)
+    backend, method : str
+    eta, beta : ndarray, shape (...)
+    history : dict of ndarray or None
+        Per check: ``n_queries`` and ``exploitability`` (n_checks, ...), ``time`` (n_checks,), and
+        ``kl_star`` / ``kl_star_rev`` / ``span_star`` when ``pi_star`` was given.
+    """
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    __setattr__ = dict.__setitem__
+
+    @property
+    def policy(self):
+        return np.exp(self["log_policy"])
+
+    @property
+    def x(self):
+        return self.policy
+
+    def __repr__(self):
+        keys = ("method", "backend", "success", "status", "message", "nit", "n_queries",
+                "exploitability")
+        body = "\n".join(f"{k:>15}: {self.get(k)!r}" for k in keys)
+        return f"SolveResult(\n{body}\n)"
+
+
+def _eta_array(method, eta, beta):
+    if eta is None:
+        return np.vectorize(DEFAULT_ETA[method], otypes=[float])(beta)
+    e = np.broadcast_to(np.asarray(eta, dtype=np.float64), beta.shape)
+    if not np.isfinite(e).all() or (e <= 0).any():
+        raise ValueError(f"eta must be finite and > 0, got {eta!r}")
+    if method in ("omd", "omwu") and (e * beta > 1).any():
+        raise ValueError(f"method={method!r} needs eta * beta <= 1")
+    if method == "extragradient" and (e * beta >= 1).any():
+        raise ValueError("method='extragradient' needs eta * beta < 1")
+    if method == "nash_mp" and (e > 2).any():
+        warnings.warn("Nash-MP's contraction guarantee covers eta <= 2 only", RuntimeWarning,
+                      stacklevel=3)
+    return e.astype(np.float64)
+
+
+class _Runner:
+    """Runs iterations of one method on a backend, state kept in C-contiguous arrays."""
+
+    def __init__(self, backend, P, lr, beta, eta, method_id, B, K):
+        self.backend, self.method_id = backend, method_id
+        self.P = P if backend != "numpy" else P.astype(np.float64)
+        self.lr, self.beta, self.eta = lr, beta, eta
+        self.B, self.K = B, K
+        self.ldP = 0 if P.shape[0] == 1 else K * K
+
+    def run(self, n, check_every, tol, l, state, it, nq, ex, active):
+        if self.backend == "c":
+            ffi, lib = _backend.c_lib()
+            d = ffi.cast("double *", 0)
+            dp = lambda a: ffi.cast("double *", a.ctypes.data)  # noqa: E731
+            i64 = lambda a: ffi.cast("int64_t *", a.ctypes.data)  # noqa: E731
+            f32 = self.P.dtype == np.float32
+            fn = lib.nashmp_solve_dense_f32 if f32 else lib.nashmp_solve_dense_f64
+            Pp = ffi.cast("float *" if f32 else "double *", self.P.ctypes.data)
+            st = fn(Pp, self.ldP, dp(self.lr), self.K, dp(self.beta), dp(self.eta), self.B,
+                    self.K, self.method_id, n, check_every, tol, dp(l), self.K,
+                    dp(state) if state is not None else d, self.K, i64(it), i64(nq), dp(ex),
+                    ffi.cast("uint8_t *", active.ctypes.data))
+            if st != 0:
+                msg = ffi.string(lib.nashmp_status_string(st)).decode()
+                if st == -5:
+                    raise ValueError("P, ref and init must not contain NaN or inf")
+                raise RuntimeError(f"libnashmp solver returned {msg}")
+            return
+        if self.backend == "numba":
+            from ._numba_solvers import run
+        else:
+            from ._numpy_solvers import run
+        st = state if state is not None else np.zeros((1, 1))
+        run(self.P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
+            l, st, it, nq, ex, active)
+
+    def exploitability(self, l):
+        out = np.empty(self.B)
+        if self.backend == "c":
+            ffi, lib = _backend.c_lib()
+            f32 = self.P.dtype == np.float32
+            fn = lib.nashmp_exploitability_dense_f32 if f32 else lib.nashmp_exploitability_dense_f64
+            dp = lambda a: ffi.cast("double *", a.ctypes.data)  # noqa: E731
+            Pp = ffi.cast("float *" if f32 else "double *", self.P.ctypes.data)
+            st = fn(Pp, self.ldP, dp(l), self.K, dp(self.lr), self.K, dp(self.beta), self.B,
+                    self.K, dp(out))
+            if st != 0:
+                raise RuntimeError(f"libnashmp exploitability returned status {st}")
+        elif self.backend == "numba":
+            from ._numba_solvers import exploitability
+            exploitability(self.P, l, self.lr, self.beta, out)
+        else:
+            from ._numpy_solvers import exploitability
+            out[:] = exploitability(self.P, l, self.lr, self.beta)
+        return out
+
+
+def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=10_000,
+          tol=1e-8, check_every=10, backend="auto", callback=None, history=False,
+          progress=False, pi_star=None, antisymmetrize=False, inner_tol=None):
+    """Solve the beta-regularized preference game(s) ``P`` by an iterative method.
+
+    Parameters
+    ----------
+    P : array_like, shape (K, K) or (..., K, K)
+        ``P[y, y'] = P(y beats y')`` in [0, 1] with ``P + P^T = 1`` (checked; see
+        ``antisymmetrize``). float32 ``P`` is kept in float32 (half the bytes per query) while
+        the iterates stay in float64; the returned ``log_policy`` has the dtype of ``P``.
+    beta : float or array_like, shape (...)
+        Regularization, > 0 (per game if an array). ``method="sppo"`` accepts 0.
+    ref : array_like, shape (K,) or (..., K), optional
+        Reference policy (probabilities, full support); uniform by default.
+    method : {"nash_mp", "nash_md", "omd", "mmd", "omwu", "extragradient", "sppo", "prox_point"}
+    eta : float or array_like, optional
+        Step size. Defaults: nash_mp 2; extragradient 2/(1+2 beta) (the linearization of
+        Nash-MP with eta = 2: same iterates); omd and mmd beta; omwu min(0.5, 1/beta);
+        sppo 0.1; prox_point 1/beta; nash_md uses its schedule 2/(beta (t+2)).
+    init : array_like, shape (K,) or (..., K), optional
+        Starting policy (probabilities); ``ref`` by default.
+    max_iter : int
+        Iteration limit per game (prox_point: outer iterations).
+    tol : float
+        Stop a game when its exploitability is <= tol (checked every ``check_every``
+        iterations); a converged game stops costing work and its result is final.
+    check_every : int
+    backend : {"auto", "c", "numba", "numpy"}
+    callback : callable, optional
+        ``callback(intermediate_result)`` at every check; raising StopIteration stops.
+    history : bool
+        Record per-check metrics (see ``SolveResult.history``).
+    progress : bool
+        Show a tqdm progress bar (needs ``tqdm``).
+    pi_star : array_like, shape (..., K), optional
+        Known equilibrium (probabilities) for the KL and span columns of the history.
+    antisymmetrize : bool
+        Use ``(P + 1 - P^T)/2`` instead of rejecting a non-antisymmetric ``P``.
+    inner_tol : float, optional
+        prox_point only: exploitability tolerance of the inner Nash-MP solves
+        (default ``tol / 10``).
+
+    Returns
+    -------
+    SolveResult
+
+    Notes
+    -----
+    Nash-MP (Tiapkin et al., 2025), with ``a = 1/(1+eta beta)``, ``b = eta beta a``,
+    ``c = eta a``::
+
+        log pi_{k+1/2} = N(a log pi_k + b log ref + c g(pi_k))
+        log pi_{k+1}   = N(a log pi_k + b log ref + c g(pi_{k+1/2}))
+
+    with ``g(pi) = P pi`` (one preference query) and ``N(z) = z - logsumexp(z)``. For
+    ``eta <= 2``, ``KL(pi*||pi_{k+1}) <= KL(pi*||pi_k) / (1 + eta beta)``.
+
+    Examples
+    --------
+    >>> import numpy as np, nashmp
+    >>> rps = np.array([[.5, 1, 0], [0, .5, 1], [1, 0, .5]])
+    >>> res = nashmp.solve(rps, beta=0.1)
+    >>> bool(res.success), res.policy.round(6).tolist()
+    (True, [0.333333, 0.333333, 0.333333])
+    """
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    for name, v, lo in (("max_iter", max_iter, 0), ("check_every", check_every, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or np.isnan(tol):
+        raise ValueError(f"tol must be a number, got {tol!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError("callback must be callable")
+    be = _backend.resolve(backend)
+    if be == "cuda":
+        raise RuntimeError("backend='cuda' has no dense solver yet")
+    P = check_preference(P, antisymmetrize=antisymmetrize)
+    k = P.shape[-1]
+    lr = (np.full(k, -np.log(k)) if ref is None else log_policy(ref, "ref", k, full_support=True))
+    l0 = lr if init is None else log_policy(init, "init", k, full_support=False)
+    bshape = batch_of(P, k, (lr.shape[:-1], l0.shape[:-1], np.shape(beta)))
+    b = as_beta(beta, bshape, allow_zero=(method == "sppo"))
+    etas = _eta_array(method, eta, b)
+    if method == "prox_point":
+        return _prox_point(P, b, lr, l0, etas, bshape, k, max_iter=max_iter, tol=tol,
+                           inner_tol=tol / 10 if inner_tol is None else inner_tol,
+                           check_every=check_every, backend=be, callback=callback,
+                           history=history, pi_star=pi_star)
+    B = int(np.prod(bshape, dtype=np.int64))
+    shared = P.ndim == 2 or P[..., 0, 0].size == 1
+    Pm = np.ascontiguousarray(P.reshape(1, k, k) if shared
+                              else np.broadcast_to(P, bshape + (k, k)).reshape(B, k, k))
+    runner = _Runner(be, Pm, np.ascontiguousarray(np.broadcast_to(lr, bshape + (k,)).reshape(B, k)),
+                     np.ascontiguousarray(b.reshape(B)), np.ascontiguousarray(etas.reshape(B)),
+                     METHOD_ID[method], B, k)
+    l = np.array(np.broadcast_to(l0, bshape + (k,)).reshape(B, k), dtype=np.float64, order="C")
+    state = None
+    if method == "omwu":
+        state = np.empty((B, k))
+        pi0 = np.exp(l)
+        state[:] = (pi0 @ Pm[0].T) if shared else np.einsum("bij,bj->bi", Pm, pi0)
+    elif method == "sppo":
+        state = np.full((B, k), -np.inf)
+    it = np.zeros(B, np.int64)
+    nq = np.zeros(B, np.int64)
+    ex = runner.exploitability(l if method != "sppo" else l)
+    active = np.ones(B, np.uint8)
+    if tol >= 0:
+        active[ex <= tol] = 0
+    star = _star(pi_star, bshape, k) if pi_star is not None else None
+    hist = _History(star) if history else None
+    chunked = history or callback is not None or progress
+    bar = _progress_bar(progress, max_iter, method)
+    t0 = time.perf_counter()
+    if hist is not None:
+        hist.record(nq, ex, l, 0.0)
+    status = 1
+    done = 0
+    while done < max_iter and active.any():
+        n = min(check_every if chunked else max_iter, max_iter - done)
+        runner.run(n, check_every, float(tol), l, state, it, nq, ex, active)
+        done += n
+        if bar is not None:
+            bar.update(n)
+            bar.set_postfix(exploitability=f"{ex.max():.3g}")
+        rep = _reported(method, l, state)
+        if hist is not None:
+            hist.record(nq, ex, rep, time.perf_counter() - t0)
+        if callback is not None:
+            try:
+                callback(_result(method, be, rep, ex, it, nq, b, etas, tol, bshape, 1, None,
+                                 Pm.dtype))
+            except StopIteration:
+                status = 2
+                break
+    if bar is not None:
+        bar.close()
+    conv = ex <= tol
+    if status != 2:
+        status = 0 if conv.all() else 1
+    if status == 1:
+        warnings.warn(f"nashmp.solve({method!r}) did not reach exploitability {tol:g} in "
+                      f"{max_iter} iterations in {int((~conv).sum())} of {B} game(s)",
+                      RuntimeWarning, stacklevel=2)
+    return _result(method, be, _reported(method, l, state), ex, it, nq, b, etas, tol, bshape,
+                   status, hist, Pm.dtype)
+
+
+def _reported(method, l, state):
+    if method != "sppo":
+        return l
+    from ._numpy_solvers import _normalize
+    return _normalize(state) if np.isfinite(state).any() else l
+
+
+def _star(pi_star, bshape, k):
+    ls = log_policy(pi_star, "pi_star", k, full_support=False)
+    return np.broadcast_to(ls, bshape + (k,)).reshape(-1, k)
+
+
+class _History:
+    def __init__(self, star):
+        self.star = star
+        self.rows = []
+
+    def record(self, nq, ex, l, t):
+        from ._kernels import kl
+        from .metrics import span_distance
+        row = {"n_queries": nq.copy(), "exploitability": ex.copy(), "time": t}
+        if self.star is not None:
+            row["kl_star"] = kl(self.star, l)
+            row["kl_star_rev"] = kl(l, self.star)
+            row["span_star"] = span_distance(l, self.star)
+        self.rows.append(row)
+
+    def arrays(self, bshape):
+        out = {}
+        for key in self.rows[0]:
+            v = np.array([r[key] for r in self.rows])
+            out[key] = v if key == "time" else v.reshape((len(self.rows),) + bshape)
+        return out
+
+
+def _progress_bar(progress, total, method):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ImportError("progress=True needs tqdm: pip install tqdm") from None
+    return tqdm(total=total, desc=method, unit="it")
+
+
+def _result(method, be, l, ex, it, nq, b, etas, tol, bshape, status, hist, dtype):
+    conv = ex <= tol
+    shape = lambda a: a.reshape(bshape)[()] if bshape == () else a.reshape(bshape)  # noqa: E731
+    return SolveResult(
+        log_policy=l.reshape(bshape + (l.shape[-1],)).astype(dtype if dtype == np.float32
+                                                            else np.float64),
+        success=bool(conv.all()), converged=shape(conv), status=status,
+        message=_STATUS_MESSAGES[status], nit=shape(it.copy()), n_queries=shape(nq.copy()),
+        exploitability=shape(ex.copy()), backend=be, method=method, beta=shape(np.array(b)),
+        eta=shape(np.array(etas)), history=hist.arrays(bshape) if hist is not None else None)
+
+
+def _prox_point(P, b, lr, l0, etas, bshape, k, *, max_iter, tol, inner_tol, check_every,
+                backend, callback, history, pi_star):
+    """Proximal point: each outer step solves the game with coefficient beta + 1/eta and
+    reference ``N((l_k + eta beta l_ref) / (1 + eta beta))`` by Nash-MP (warm-started)."""
+    from .metrics import exploitability as expl_fn
+    B = int(np.prod(bshape, dtype=np.int64))
+    l = np.array(np.broadcast_to(l0, bshape + (k,)), dtype=np.float64)
+    lrb = np.broadcast_to(lr, bshape + (k,))
+    eb = etas * b
+    beta_in = b + 1.0 / etas
+    nq = np.zeros(bshape, np.int64)
+    it = np.zeros(bshape, np.int64)
+    ex = np.asarray(expl_fn(P, l, b, ref=np.exp(lrb), backend=backend))
+    star = _star(pi_star, bshape, k) if pi_star is not None else None
+    hist = _History(star) if history else None
+    t0 = time.perf_counter()
+    if hist is not None:
+        hist.record(nq.reshape(-1), ex.reshape(-1), l.reshape(B, k), 0.0)
+    status = 1
+    for _ in range(max_iter):
+        act = ex > tol
+        if not act.any():
+            break
+        z = (l + eb[..., None] * lrb) / (1.0 + eb[..., None])
+        ref_in = np.exp(z - np.logaddexp.reduce(z, axis=-1, keepdims=True))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            inner = solve(P, beta_in, ref=ref_in, init=np.exp(l), method="nash_mp",
+                          tol=inner_tol, check_every=check_every, backend=backend,
+                          max_iter=100_000)
+        newl = np.asarray(inner.log_policy, dtype=np.float64)
+        l = np.where(act[..., None], newl, l)
+        nq = nq + np.where(act, inner.n_queries, 0)
+        it = it + act
+        ex = np.asarray(expl_fn(P, l, b, ref=np.exp(lrb), backend=backend))
+        if hist is not None:
+            hist.record(nq.reshape(-1), ex.reshape(-1), l.reshape(B, k), time.perf_counter() - t0)
+        if callback is not None:
+            try:
+                callback(_result("prox_point", backend, l.reshape(B, k), ex.reshape(-1),
+                                 it.reshape(-1), nq.reshape(-1), b, etas, tol, bshape, 1, None,
+                                 np.float64))
+            except StopIteration:
+                status = 2
+                break
+    conv = ex <= tol
+    if status != 2:
+        status = 0 if conv.all() else 1
+    if status == 1:
+        warnings.warn(f"nashmp.solve('prox_point') did not reach exploitability {tol:g} in "
+                      f"{max_iter} outer iterations", RuntimeWarning, stacklevel=3)
+    return _result("prox_point", backend, l.reshape(B, k), ex.reshape(-1), it.reshape(-1),
+                   nq.reshape(-1), b, etas, tol, bshape, status, hist, P.dtype)

@@ -1,0 +1,35 @@
+/* cffi cdef of libnashmp: the declarations Python calls. Kept in step with
+ * csrc/include/nashmp/nashmp.h by tests/test_abi.py. */
+enum nashmp_status {
+    NASHMP_OK = 0,
+    NASHMP_ERR_NULL_POINTER = -1,
+    NASHMP_ERR_INVALID_SIZE = -2,
+    NASHMP_ERR_OVERFLOW = -3,
+    NASHMP_ERR_INVALID_STRIDE = -4,
+    NASHMP_ERR_NONFINITE = -5,
+    NASHMP_ERR_INVALID_VALUE = -6,
+    NASHMP_ERR_NO_MEMORY = -7,
+    NASHMP_ERR_UNSUPPORTED = -8
+};
+
+const char *nashmp_status_string(int status);
+const char *nashmp_version_string(void);
+int nashmp_version_number(void);
+const char *nashmp_build_info(void);
+int nashmp_set_num_threads(int n);
+int nashmp_get_num_threads(void);
+
+int nashmp_logsumexp_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out);
+int nashmp_logsumexp_f32(const float *x, int64_t batch, int64_t k, int64_t ldx, float *out);
+int nashmp_log_softmax_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out, int64_t ldo);
+int nashmp_log_softmax_f32(const float *x, int64_t batch, int64_t k, int64_t ldx, float *out, int64_t ldo);
+int nashmp_softmax_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out, int64_t ldo);
+int nashmp_softmax_f32(const float *x, int64_t batch, int64_t k, int64_t ldx, float *out, int64_t ldo);
+int nashmp_kl_f64(const double *logp, int64_t ldp, const double *logq, int64_t ldq, int64_t batch, int64_t k, double *out);
+int nashmp_kl_f32(const float *logp, int64_t ldp, const float *logq, int64_t ldq, int64_t batch, int64_t k, float *out);
+int nashmp_span_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out);
+int nashmp_span_f32(const float *x, int64_t batch, int64_t k, int64_t ldx, float *out);
+int nashmp_preference_apply_f64(const double *P, int64_t ldP, const double *pi, int64_t ldpi, int64_t batch, int64_t k, double *out, int64_t ldo);
+int nashmp_preference_apply_f32(const float *P, int64_t ldP, const float *pi, int64_t ldpi, int64_t batch, int64_t k, float *out, int64_t ldo);
+int nashmp_mirror_step_f64(const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *g, int64_t ldg, int64_t batch, int64_t k, double a, double b, double c, double *out, int64_t ldo);
+int nashmp_mirror_step_f32(const float *log_pi, int64_t ldpi, const float *log_ref, int64_t ldref, const float *g, int64_t ldg, int64_t batch, int64_t k, double a, double b, double c, float *out, int64_t ldo);
