@@ -33,3 +33,18 @@ int nashmp_preference_apply_f64(const double *P, int64_t ldP, const double *pi, 
 int nashmp_preference_apply_f32(const float *P, int64_t ldP, const float *pi, int64_t ldpi, int64_t batch, int64_t k, float *out, int64_t ldo);
 int nashmp_mirror_step_f64(const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *g, int64_t ldg, int64_t batch, int64_t k, double a, double b, double c, double *out, int64_t ldo);
 int nashmp_mirror_step_f32(const float *log_pi, int64_t ldpi, const float *log_ref, int64_t ldref, const float *g, int64_t ldg, int64_t batch, int64_t k, double a, double b, double c, float *out, int64_t ldo);
+
+enum nashmp_method {
+    NASHMP_METHOD_NASH_MP = 0,
+    NASHMP_METHOD_NASH_MD = 1,
+    NASHMP_METHOD_OMD = 2,
+    NASHMP_METHOD_MMD = 3,
+    NASHMP_METHOD_OMWU = 4,
+    NASHMP_METHOD_EXTRAGRADIENT = 5,
+    NASHMP_METHOD_SPPO = 6
+};
+
+int nashmp_exploitability_dense_f64(const double *P, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
+int nashmp_exploitability_dense_f32(const float *P, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
+int nashmp_solve_dense_f64(const double *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active);
+int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active);

@@ -121,7 +121,10 @@ NASHMP_API int nashmp_preference_apply_f32(const float *P, int64_t ldP, const fl
 
 /* z = a*log_pi + b*log_ref + c*g, out = z - logsumexp(z), row by row.
  * A term whose coefficient is exactly 0 contributes 0 (so log_ref may hold -inf, or be NULL,
- * when b == 0). a, b, c must be finite. */
+ * when b == 0). a, b, c must be finite. NASHMP_ERR_NONFINITE (that row of out unspecified, the
+ * other rows computed) when a term read holds NaN or +inf, when a coefficient times -inf gives
+ * +inf, or when a row of z is all -inf (no distribution: e.g. log_pi and log_ref with disjoint
+ * supports). */
 NASHMP_API int nashmp_mirror_step_f64(const double *log_pi, int64_t ldpi, const double *log_ref,
                                       int64_t ldref, const double *g, int64_t ldg, int64_t batch,
                                       int64_t k, double a, double b, double c, double *out,

@@ -1,0 +1,79 @@
+/*
+ * logsumexp, log_softmax, softmax over the last axis (f64 and f32).
+ *
+ * One pass over memory per row: the row is read in blocks of NASHMP_CHUNK elements; for each
+ * block the max is taken, the running sum is rescaled if the max grew, and exp(x - max) is
+ * accumulated (double lanes; f32 evaluates exp in float). log_softmax / softmax then write the
+ * output from the (max, sum) pair. NaN / +inf inputs are detected from the block max (NaN-sticky)
+ * at no extra pass.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "common.h"
+#include "exp_block.h"
+#include "lse_block.h"
+
+#define T double
+#define SFX(n) n##_f64
+#define TILE_LSE nashmp_tile_lse_f64
+#define EXPSUM nashmp_chunk_expsum_f64
+#define CHUNKMAX nashmp_chunk_max_f64
+#include "logsumexp_impl.h"
+#undef T
+#undef SFX
+#undef TILE_LSE
+#undef EXPSUM
+#undef CHUNKMAX
+
+#define T float
+#define SFX(n) n##_f32
+#define TILE_LSE nashmp_tile_lse_f32
+#define EXPSUM nashmp_chunk_expsum_f32
+#define CHUNKMAX nashmp_chunk_max_f32
+#include "logsumexp_impl.h"
+#undef T
+#undef SFX
+#undef TILE_LSE
+#undef EXPSUM
+#undef CHUNKMAX
+
+int nashmp_logsumexp_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out)
+{
+    NASHMP_CHECK(batch, k, double, NASHMP_IN(x, ldx), NASHMP_OUT1(out));
+    return lse_driver_f64(x, batch, k, ldx, out, 1, MODE_LSE_f64);
+}
+
+int nashmp_logsumexp_f32(const float *x, int64_t batch, int64_t k, int64_t ldx, float *out)
+{
+    NASHMP_CHECK(batch, k, float, NASHMP_IN(x, ldx), NASHMP_OUT1(out));
+    return lse_driver_f32(x, batch, k, ldx, out, 1, MODE_LSE_f32);
+}
+
+int nashmp_log_softmax_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out,
+                           int64_t ldo)
+{
+    NASHMP_CHECK(batch, k, double, NASHMP_IN(x, ldx), NASHMP_OUT(out, ldo));
+    return lse_driver_f64(x, batch, k, ldx, out, ldo, MODE_LOGSM_f64);
+}
+
+int nashmp_log_softmax_f32(const float *x, int64_t batch, int64_t k, int64_t ldx, float *out,
+                           int64_t ldo)
+{
+    NASHMP_CHECK(batch, k, float, NASHMP_IN(x, ldx), NASHMP_OUT(out, ldo));
+    return lse_driver_f32(x, batch, k, ldx, out, ldo, MODE_LOGSM_f32);
+}
+
+int nashmp_softmax_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out,
+                       int64_t ldo)
+{
+    NASHMP_CHECK(batch, k, double, NASHMP_IN(x, ldx), NASHMP_OUT(out, ldo));
+    return lse_driver_f64(x, batch, k, ldx, out, ldo, MODE_SM_f64);
+}
+
+int nashmp_softmax_f32(const float *x, int64_t batch, int64_t k, int64_t ldx, float *out,
+                       int64_t ldo)
+{
+    NASHMP_CHECK(batch, k, float, NASHMP_IN(x, ldx), NASHMP_OUT(out, ldo));
+    return lse_driver_f32(x, batch, k, ldx, out, ldo, MODE_SM_f32);
+}

@@ -1,0 +1,924 @@
+/*
+ * Dense solvers: the whole iteration loop of the exact (dense-P) methods in one call, and the
+ * exploitability of a batch of policies (see nashmp.h, "dense solvers").
+ *
+ * Structure
+ *  - Every game is a small state machine (sv_advance): it runs the O(k) parts of an iteration
+ *    (normalization, exp, state updates, exploitability) until it needs one product g = P x, then
+ *    returns with the request. A driver performs the products and resumes the games. So a game
+ *    iterates until its own stop and inactive or finished games cost nothing.
+ *  - A "unit" is 1 game, or, when one P is shared (ldP == 0) and k is large, a group of up to 4
+ *    games in lockstep whose products read each row of P once for all of them (the product is
+ *    memory bound for large k). A game's result does not depend on its group: the 1-vector and
+ *    4-vector kernels run the same inlined block code (8 lanes, fixed combine order, no FMA
+ *    contraction), so every output has the same bits in every kernel.
+ *  - Threads: OpenMP over units (schedule dynamic), one parallel region per call; or, when there
+ *    are too few units for the threads and k is large, units one after the other with each
+ *    product split over row blocks (one parallel region per call, barriers per product). Every
+ *    output row is computed by the same code whatever the split, so results are bitwise
+ *    independent of the thread count and of the mode.
+ *  - A normalization writes z = a l + b l_ref + c v to the output while folding blocks of
+ *    NASHMP_CHUNK into the online (max, sum) pair, then subtracts logsumexp(z) and takes
+ *    pi = exp(l') in the same second pass (2k exps per step). pi is exactly what a fresh call
+ *    computes from l', so a run split over several calls gives the same bits as one call.
+ *  - The exploitability check after an iteration computes g(pi_{t+1}), which is also the first
+ *    query of the next iteration for the methods that query pi_t first (Nash-MP, extragradient,
+ *    OMD, MMD, OMWU): it is reused (the query is still counted once, as in the reference loop).
+ *
+ * Exploitability is computed as beta * logsumexp(l_ref + g/beta) + beta * KL(pi || ref) - 1/2
+ * with no clamping: at (or very near) the equilibrium the two terms cancel to rounding, so
+ * values down to about -1e-15 can be returned for an exact equilibrium.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "exp_block.h"
+#include "lse_block.h"
+
+/* Games per unit when P is shared (lockstep group). */
+#define SV_GROUP 4
+/* Share P rows between the games of a group only from this k on (smaller P stays in cache). */
+#define SV_GROUP_MIN_K 64
+/* Split the products over row blocks (small batch) only from this k on. */
+#define SV_ROW_MIN_K 384
+/* Rows per block of the row-parallel product. */
+#define SV_ROW_BLOCK 32
+/* Accumulation lanes of the dot products (all kernels use the same lanes and combine). */
+#define SV_LANES 8
+#define SV_COMBINE(s) (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])))
+
+/* ---- products g = P x (P in double or float, x and g in double) --------------------------- */
+
+/*
+ * The dot products of R rows of P with V vectors (R * V <= 4), out[r * V + v], in two always-
+ * inlined pieces called with constant R and V, so that every kernel runs the same arithmetic for
+ * each output: 8 lanes (lane j % 8 accumulates the terms j, in increasing j), then
+ * ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)); P is converted to double before the multiply.
+ *   sv_acc_*: lanes += columns [j0, j1) (a multiple of 8 long); state in lo/hi (lanes 0-3, 4-7),
+ *             so a product could be split into column tiles without changing a bit;
+ *   sv_fin_*: the last k % 8 columns as one zero-padded step (lane l gets column j + l; padded
+ *             lanes add +0), and the combine.
+ * The lanes are 4-double vectors with GCC/Clang vector extensions, plain arrays otherwise.
+ */
+#ifdef NASHMP_VEXT
+typedef nashmp_v4d sv_vec;
+typedef float sv_v4f __attribute__((vector_size(16)));
+#define SV_LD_f64(dst, src) memcpy(&(dst), (src), sizeof(dst))
+#define SV_LD_f32(dst, src)                                                                     \
+    do {                                                                                        \
+        sv_v4f t_;                                                                              \
+        memcpy(&t_, (src), sizeof t_);                                                          \
+        (dst) = __builtin_convertvector(t_, nashmp_v4d);                                        \
+    } while (0)
+#define SV_ZERO(v) ((v) = (nashmp_v4d){0.0, 0.0, 0.0, 0.0})
+#define SV_MAC(acc, a, b) ((acc) += (a) * (b))
+#define SV_ADD(acc, a) ((acc) += (a))
+/* lanes 0-3 and 4-7 of src[0..n) (1 <= n < 8), zeros beyond n, built in registers (no store to
+ * load round trip); no element at or beyond n is read */
+#define SV_LD_TAIL(dlo, dhi, src, n)                                                            \
+    do {                                                                                        \
+        double e1_ = (n) > 1 ? (double)(src)[1] : 0.0, e2_ = (n) > 2 ? (double)(src)[2] : 0.0;  \
+        double e3_ = (n) > 3 ? (double)(src)[3] : 0.0, e4_ = (n) > 4 ? (double)(src)[4] : 0.0;  \
+        double e5_ = (n) > 5 ? (double)(src)[5] : 0.0, e6_ = (n) > 6 ? (double)(src)[6] : 0.0;  \
+        nashmp_v4d lo_ = {(double)(src)[0], e1_, e2_, e3_}, hi_ = {e4_, e5_, e6_, 0.0};         \
+        (dlo) = lo_;                                                                            \
+        (dhi) = hi_;                                                                            \
+    } while (0)
+#define SV_LANE(v, l) ((v)[l])
+/* the loops over R and V have constant trip counts after inlining: make sure they are unrolled
+ * (otherwise the lane vectors go through the stack) */
+#define SV_UNROLL _Pragma("GCC unroll 4")
+#else
+#define SV_UNROLL
+typedef struct {
+    double e[4];
+} sv_vec;
+#define SV_LD_f64(dst, src) memcpy((dst).e, (src), sizeof((dst).e))
+#define SV_LD_f32(dst, src)                                                                     \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (dst).e[l_] = (double)(src)[l_];                                                    \
+    } while (0)
+#define SV_ZERO(v) memset((v).e, 0, sizeof((v).e))
+#define SV_MAC(acc, a, b)                                                                       \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (acc).e[l_] += (a).e[l_] * (b).e[l_];                                               \
+    } while (0)
+#define SV_ADD(acc, a)                                                                          \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (acc).e[l_] += (a).e[l_];                                                           \
+    } while (0)
+#define SV_LANE(v, l) ((v).e[l])
+#define SV_LD_TAIL(dlo, dhi, src, n)                                                            \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++) {                                                            \
+            (dlo).e[l_] = l_ < (n) ? (double)(src)[l_] : 0.0;                                   \
+            (dhi).e[l_] = l_ + 4 < (n) ? (double)(src)[l_ + 4] : 0.0;                           \
+        }                                                                                       \
+    } while (0)
+#endif
+
+#define SV_DEFINE_BLOCK(SFX, TP)                                                                \
+    NASHMP_INLINE void sv_acc_##SFX(const TP *const *p, int R, const double *const *x, int V,   \
+                                    int64_t j0, int64_t j1, sv_vec *lo, sv_vec *hi)             \
+    {                                                                                           \
+        sv_vec a[4], b[4], xl[4], xh[4], pl, ph;                                                \
+        const TP *pr[4];                                                                        \
+        const double *xv[4];                                                                    \
+        int r, v;                                                                               \
+        int64_t j;                                                                              \
+        SV_UNROLL for (r = 0; r < R; r++) pr[r] = p[r];                                         \
+        SV_UNROLL for (v = 0; v < V; v++) xv[v] = x[v];                                         \
+        SV_UNROLL for (r = 0; r < R * V; r++)                                                   \
+        {                                                                                       \
+            a[r] = lo[r];                                                                       \
+            b[r] = hi[r];                                                                       \
+        }                                                                                       \
+        for (j = j0; j < j1; j += SV_LANES) {                                                   \
+            SV_UNROLL for (v = 0; v < V; v++)                                                   \
+            {                                                                                   \
+                SV_LD_f64(xl[v], xv[v] + j);                                                    \
+                SV_LD_f64(xh[v], xv[v] + j + 4);                                                \
+            }                                                                                   \
+            SV_UNROLL for (r = 0; r < R; r++)                                                   \
+            {                                                                                   \
+                SV_LD_##SFX(pl, pr[r] + j);                                                     \
+                SV_LD_##SFX(ph, pr[r] + j + 4);                                                 \
+                SV_UNROLL for (v = 0; v < V; v++)                                               \
+                {                                                                               \
+                    SV_MAC(a[r * V + v], pl, xl[v]);                                            \
+                    SV_MAC(b[r * V + v], ph, xh[v]);                                            \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+        SV_UNROLL for (r = 0; r < R * V; r++)                                                   \
+        {                                                                                       \
+            lo[r] = a[r];                                                                       \
+            hi[r] = b[r];                                                                       \
+        }                                                                                       \
+    }                                                                                           \
+                                                                                                \
+    NASHMP_INLINE void sv_fin_##SFX(const TP *const *p, int R, const double *const *x, int V,   \
+                                    int64_t j, int64_t k, const sv_vec *lo, const sv_vec *hi,   \
+                                    double *out)                                                \
+    {                                                                                           \
+        sv_vec a[4], b[4], xl[4], xh[4], pl, ph;                                                \
+        int r, v, n = (int)(k - j);                                                             \
+        SV_UNROLL for (v = 0; v < V; v++) /* (silences a false -Wmaybe-uninitialized) */        \
+        {                                                                                       \
+            SV_ZERO(xl[v]);                                                                     \
+            SV_ZERO(xh[v]);                                                                     \
+        }                                                                                       \
+        SV_UNROLL for (r = 0; r < R * V; r++)                                                   \
+        {                                                                                       \
+            a[r] = lo[r];                                                                       \
+            b[r] = hi[r];                                                                       \
+        }                                                                                       \
+        if (n > 0) { /* the last k % 8 columns as one zero-padded step (padded lanes add +0) */ \
+            SV_UNROLL for (v = 0; v < V; v++) SV_LD_TAIL(xl[v], xh[v], x[v] + j, n);            \
+            SV_UNROLL for (r = 0; r < R; r++)                                                   \
+            {                                                                                   \
+                SV_LD_TAIL(pl, ph, p[r] + j, n);                                                \
+                SV_UNROLL for (v = 0; v < V; v++)                                               \
+                {                                                                               \
+                    SV_MAC(a[r * V + v], pl, xl[v]);                                            \
+                    SV_MAC(b[r * V + v], ph, xh[v]);                                            \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+        SV_UNROLL for (r = 0; r < R * V; r++)                                                   \
+        {                                                                                       \
+            sv_vec c = a[r];                                                                    \
+            SV_ADD(c, b[r]); /* lanes (s0 + s4, s1 + s5, s2 + s6, s3 + s7) */                   \
+            out[r] = (SV_LANE(c, 0) + SV_LANE(c, 1)) + (SV_LANE(c, 2) + SV_LANE(c, 3));         \
+        }                                                                                       \
+    }                                                                                           \
+                                                                                                \
+    NASHMP_INLINE void sv_block_##SFX(const TP *const *p, int R, const double *const *x, int V, \
+                                      int64_t k, double *out)                                   \
+    {                                                                                           \
+        sv_vec lo[4], hi[4];                                                                    \
+        int q;                                                                                  \
+        int64_t km = k - k % SV_LANES;                                                          \
+        for (q = 0; q < R * V; q++) {                                                           \
+            SV_ZERO(lo[q]);                                                                     \
+            SV_ZERO(hi[q]);                                                                     \
+        }                                                                                       \
+        sv_acc_##SFX(p, R, x, V, 0, km, lo, hi);                                                \
+        sv_fin_##SFX(p, R, x, V, km, k, lo, hi, out);                                           \
+    }
+
+/*
+ * sv_mv1_*: y[r] = P[r, :] . x for r in [r0, r1), four rows at a time (x loaded once for four
+ * rows). sv_mv4_*: y_q[r] = P[r, :] . x_q for four vectors (each element of P loaded once for
+ * four games). Both return a bit mask of the vectors with a non-finite output (bit q for
+ * vector q).
+ */
+#define SV_DEFINE_MV(SFX, TP)                                                                   \
+    SV_DEFINE_BLOCK(SFX, TP)                                                                    \
+    NASHMP_HOT static int sv_mv1_##SFX(const TP *P, int64_t k, const double *x, double *y,      \
+                                       int64_t r0, int64_t r1)                                  \
+    {                                                                                           \
+        int bad = 0, l;                                                                         \
+        int64_t r = r0;                                                                         \
+        for (; r + 4 <= r1; r += 4) {                                                           \
+            const TP *p[4];                                                                     \
+            double v[4];                                                                        \
+            for (l = 0; l < 4; l++)                                                             \
+                p[l] = P + (r + l) * k;                                                         \
+            sv_block_##SFX(p, 4, &x, 1, k, v);                                                  \
+            for (l = 0; l < 4; l++) {                                                           \
+                bad |= !(fabs(v[l]) < NASHMP_INF_F64);                                          \
+                y[r + l] = v[l];                                                                \
+            }                                                                                   \
+        }                                                                                       \
+        for (; r < r1; r++) {                                                                   \
+            const TP *p = P + r * k;                                                            \
+            double v;                                                                           \
+            sv_block_##SFX(&p, 1, &x, 1, k, &v);                                                \
+            bad |= !(fabs(v) < NASHMP_INF_F64);                                                 \
+            y[r] = v;                                                                           \
+        }                                                                                       \
+        return bad;                                                                             \
+    }                                                                                           \
+                                                                                                \
+    NASHMP_HOT static int sv_mv4_##SFX(const TP *P, int64_t k, const double *const *xs,         \
+                                       double *const *ys, int64_t r0, int64_t r1)               \
+    {                                                                                           \
+        int bad = 0, l;                                                                         \
+        int64_t r;                                                                              \
+        for (r = r0; r < r1; r++) {                                                             \
+            const TP *p = P + r * k;                                                            \
+            double v[4];                                                                        \
+            sv_block_##SFX(&p, 1, xs, 4, k, v);                                                 \
+            for (l = 0; l < 4; l++) {                                                           \
+                bad |= (!(fabs(v[l]) < NASHMP_INF_F64)) << l;                                   \
+                ys[l][r] = v[l];                                                                \
+            }                                                                                   \
+        }                                                                                       \
+        return bad;                                                                             \
+    }
+
+/* No FMA contraction in the products: GCC contracts s += p * x differently in differently shaped
+ * loops, which would make a game's g depend on its kernel (group, remainder row) in the last bit.
+ * Separate rounding of p * x makes every kernel and both clones give the same bits (on Zen 3
+ * mul and add issue on separate pipes, so this costs no throughput; large k is memory bound). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+SV_DEFINE_MV(f64, double)
+SV_DEFINE_MV(f32, float)
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT DEFAULT
+#elif defined(__GNUC__)
+#pragma GCC pop_options
+#endif
+
+/* ---- row math (all double) ------------------------------------------------------------------ */
+
+/*
+ * out = N(a l + b lr + c v) and e = exp(out), rows of k. A term whose coefficient is exactly 0
+ * is not read (0 * -inf would be NaN). out may be l (in place); e must not alias the inputs.
+ * Pass 1 writes z to out and folds each block of NASHMP_CHUNK into the online (max, sum) pair;
+ * pass 2 subtracts logsumexp(z) and takes e = exp(out) from the stored log (so pi is exactly
+ * exp(l) as a fresh call would compute it: a run split over several calls gives the same bits).
+ * Returns nonzero when z holds NaN or +inf, or is all -inf (no distribution).
+ */
+NASHMP_INLINE int sv_norm(double a, const double *l, double b, const double *lr, double c,
+                          const double *v, int64_t k, double *out, double *NASHMP_RESTRICT e)
+{
+    nashmp_ms st = nashmp_ms_init();
+    int64_t c0, j;
+    double lse;
+    for (c0 = 0; c0 < k; c0 += NASHMP_CHUNK) {
+        int64_t n = k - c0 < NASHMP_CHUNK ? k - c0 : NASHMP_CHUNK;
+        double *o = out + c0, m;
+        if (a != 0.0 && b != 0.0 && c != 0.0) {
+            const double *l1 = l + c0, *r1 = lr + c0, *v1 = v + c0;
+            for (j = 0; j < n; j++)
+                o[j] = a * l1[j] + b * r1[j] + c * v1[j];
+        } else {
+            if (a != 0.0)
+                for (j = 0; j < n; j++)
+                    o[j] = a * l[c0 + j];
+            else
+                for (j = 0; j < n; j++)
+                    o[j] = 0.0;
+            if (b != 0.0)
+                for (j = 0; j < n; j++)
+                    o[j] += b * lr[c0 + j];
+            if (c != 0.0)
+                for (j = 0; j < n; j++)
+                    o[j] += c * v[c0 + j];
+        }
+        m = nashmp_ms_rescale(&st, nashmp_chunk_max_f64(o, n));
+        if (!(m < NASHMP_INF_F64))
+            return 1; /* NaN or +inf */
+        if (m > -NASHMP_INF_F64)
+            st.s += nashmp_chunk_sumexp_f64(o, n, m);
+    }
+    if (st.m == -NASHMP_INF_F64)
+        return 1;
+    lse = st.m + log(st.s);
+    for (j = 0; j < k; j++) {
+        double t = out[j] - lse;
+        out[j] = t;
+        e[j] = nashmp_exp_f64(t);
+    }
+    return 0;
+}
+
+/* e = exp(l); nonzero when l holds NaN or +inf. */
+NASHMP_INLINE int sv_exp_row(const double *NASHMP_RESTRICT l, int64_t k,
+                             double *NASHMP_RESTRICT e)
+{
+    int64_t j;
+    if (!(nashmp_chunk_max_f64(l, k) < NASHMP_INF_F64))
+        return 1;
+    for (j = 0; j < k; j++)
+        e[j] = nashmp_exp_f64(l[j]);
+    return 0;
+}
+
+/* beta * logsumexp(lr + g/beta) + beta * KL(pi || ref) - 1/2 (beta > 0), max g - 1/2 (beta == 0),
+ * with pi = exp(l) given; KL terms with l = -inf are 0, with lr = -inf < l they are +inf. */
+NASHMP_INLINE double sv_expl_row(const double *NASHMP_RESTRICT l,
+                                 const double *NASHMP_RESTRICT pi,
+                                 const double *NASHMP_RESTRICT g,
+                                 const double *NASHMP_RESTRICT lr, double beta, int64_t k)
+{
+    double y[NASHMP_CHUNK], kl[SV_LANES];
+    nashmp_ms st = nashmp_ms_init();
+    int64_t c0, j;
+    int q;
+    if (beta == 0.0)
+        return nashmp_chunk_max_f64(g, k) - 0.5;
+    for (q = 0; q < SV_LANES; q++)
+        kl[q] = 0.0;
+    for (c0 = 0; c0 < k; c0 += NASHMP_CHUNK) {
+        int64_t n = k - c0 < NASHMP_CHUNK ? k - c0 : NASHMP_CHUNK;
+        const double *l1 = l + c0, *p1 = pi + c0, *g1 = g + c0, *r1 = lr + c0;
+        double m;
+        for (j = 0; j < n; j++)
+            y[j] = r1[j] + g1[j] / beta;
+        m = nashmp_ms_rescale(&st, nashmp_chunk_max_f64(y, n));
+        if (m > -NASHMP_INF_F64 && m < NASHMP_INF_F64)
+            st.s += nashmp_chunk_sumexp_f64(y, n, m);
+        for (j = 0; j < n; j++) {
+            double t = l1[j] == -NASHMP_INF_F64   ? 0.0
+                       : r1[j] == -NASHMP_INF_F64 ? NASHMP_INF_F64
+                                                  : p1[j] * (l1[j] - r1[j]);
+            kl[(c0 + j) % SV_LANES] += t;
+        }
+    }
+    return beta * (st.m + log(st.s)) + beta * SV_COMBINE(kl) - 0.5;
+}
+
+/* ---- per-game state machine ------------------------------------------------------------------ */
+
+enum { PH_INIT, PH_ITER, PH_Q0, PH_Q1, PH_CHECK, PH_EVAL, PH_DONE };
+
+typedef struct {
+    const void *P; /* first matrix; game i's is P + i * ldP elements */
+    int64_t ldP;
+    int f32;  /* P holds float */
+    int eval; /* exploitability only (nashmp_exploitability_dense_*) */
+    int method;
+    int64_t k, max_iter, check_every;
+    double tol;
+    const double *lref, *beta, *eta;
+    int64_t ldref;
+    double *lpi; /* log_pi (read only in eval mode) */
+    int64_t ldpi;
+    double *state;
+    int64_t ldst;
+    int64_t *iter, *nq;
+    double *expl; /* solver: exploitability; eval: out */
+    uint8_t *active;
+} sv_cfg;
+
+typedef struct {
+    int64_t i;
+    const void *P;
+    double *l, *st;
+    const double *lr;
+    double *pi, *g, *h, *w; /* scratch */
+    const double *x;             /* pending product input */
+    double a, b, c, beta, eta;
+    int64_t left;
+    int phase, gvalid, bad;
+} sv_game;
+
+static int sv_two_step(int method)
+{
+    return method == NASHMP_METHOD_NASH_MP || method == NASHMP_METHOD_EXTRAGRADIENT;
+}
+
+/* Coefficients (a, b, c) of the update at iteration t (same formulas as nashmp/_methods.py). */
+static void sv_coefficients(int method, double beta, double eta, int64_t t, double *a, double *b,
+                            double *c)
+{
+    switch (method) {
+    case NASHMP_METHOD_NASH_MP:
+    case NASHMP_METHOD_MMD:
+        *a = 1.0 / (1.0 + eta * beta);
+        *b = 1.0 - *a;
+        *c = eta * *a;
+        break;
+    case NASHMP_METHOD_NASH_MD: {
+        double e = 2.0 / (beta * ((double)t + 2.0));
+        double s = e * beta;
+        *a = 1.0 - s;
+        *b = s;
+        *c = e;
+        break;
+    }
+    case NASHMP_METHOD_SPPO:
+        *a = 1.0;
+        *b = 0.0;
+        *c = eta;
+        break;
+    default: /* omd, omwu, extragradient */
+        *a = 1.0 - eta * beta;
+        *b = eta * beta;
+        *c = eta;
+        break;
+    }
+}
+
+/*
+ * Runs game gm until it needs a product: returns 1 with gm->x set (the driver writes P gm->x to
+ * gm->g and calls again), or 0 when the game is finished (stopped, out of iterations, or bad).
+ */
+NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
+{
+    const int64_t k = cf->k;
+    const int method = cf->method;
+    int64_t i = gm->i, j;
+    for (;;) {
+        if (gm->bad) {
+            gm->phase = PH_DONE;
+            return 0;
+        }
+        switch (gm->phase) {
+        case PH_INIT:
+            gm->bad = sv_exp_row(gm->l, k, gm->pi) ||
+                      !(nashmp_chunk_max_f64(gm->lr, k) < NASHMP_INF_F64);
+            if (!gm->bad && (method == NASHMP_METHOD_OMWU || method == NASHMP_METHOD_SPPO))
+                gm->bad = !(nashmp_chunk_max_f64(gm->st, k) < NASHMP_INF_F64);
+            if (gm->bad)
+                continue;
+            if (cf->eval) {
+                gm->x = gm->pi;
+                gm->phase = PH_EVAL;
+                return 1;
+            }
+            gm->left = cf->max_iter;
+            gm->gvalid = 0;
+            gm->phase = PH_ITER;
+            continue;
+        case PH_ITER:
+            if (gm->left == 0) {
+                gm->phase = PH_DONE;
+                return 0;
+            }
+            sv_coefficients(method, gm->beta, gm->eta, cf->iter[i], &gm->a, &gm->b, &gm->c);
+            if (method == NASHMP_METHOD_NASH_MD) {
+                /* query the geometric mixture mu = N((1-s) l + s l_ref), s = b */
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, 0.0, NULL, k, gm->h, gm->pi);
+                gm->x = gm->pi;
+                gm->phase = PH_Q1;
+                if (gm->bad)
+                    continue;
+                return 1;
+            }
+            gm->phase = PH_Q0;
+            if (!gm->gvalid) {
+                gm->x = gm->pi;
+                return 1;
+            }
+            continue;
+        case PH_Q0: /* g = P pi_t */
+            gm->gvalid = 0;
+            if (sv_two_step(method)) {
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->h, gm->pi);
+                gm->x = gm->pi;
+                gm->phase = PH_Q1;
+                if (gm->bad)
+                    continue;
+                return 1;
+            }
+            if (method == NASHMP_METHOD_OMWU) {
+                double *NASHMP_RESTRICT w = gm->w, *NASHMP_RESTRICT st = gm->st;
+                const double *NASHMP_RESTRICT g = gm->g;
+                for (j = 0; j < k; j++) {
+                    w[j] = 2.0 * g[j] - st[j];
+                    st[j] = g[j];
+                }
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->w, k, gm->l, gm->pi);
+            } else {
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->l, gm->pi);
+            }
+            goto end_iter;
+        case PH_Q1: /* g = P pi_half (two-step methods) or P mu (Nash-MD) */
+            gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->l, gm->pi);
+            goto end_iter;
+        case PH_CHECK: {
+            int sppo = method == NASHMP_METHOD_SPPO;
+            double e = sv_expl_row(sppo ? gm->h : gm->l, sppo ? gm->w : gm->pi, gm->g, gm->lr,
+                                   gm->beta, k);
+            cf->expl[i] = e;
+            gm->gvalid = !sppo && method != NASHMP_METHOD_NASH_MD;
+            if (cf->tol >= 0.0 && e <= cf->tol) {
+                cf->active[i] = 0;
+                gm->phase = PH_DONE;
+                return 0;
+            }
+            gm->phase = PH_ITER;
+            continue;
+        }
+        case PH_EVAL:
+            cf->expl[i] = sv_expl_row(gm->l, gm->pi, gm->g, gm->lr, gm->beta, k);
+            gm->phase = PH_DONE;
+            return 0;
+        default:
+            return 0;
+        }
+    end_iter:
+        if (gm->bad)
+            continue;
+        if (method == NASHMP_METHOD_SPPO) { /* running log-sum of the iterates */
+            double *NASHMP_RESTRICT st = gm->st;
+            const double *NASHMP_RESTRICT l = gm->l;
+            for (j = 0; j < k; j++) {
+                double x = st[j], y = l[j];
+                double mx = x > y ? x : y, mn = x > y ? y : x;
+                st[j] = mx > -NASHMP_INF_F64 ? mx + log1p(exp(mn - mx)) : mx;
+            }
+        }
+        cf->iter[i] += 1;
+        cf->nq[i] += sv_two_step(method) ? 2 : 1;
+        gm->left -= 1;
+        if (cf->iter[i] % cf->check_every == 0 || gm->left == 0) {
+            if (method == NASHMP_METHOD_SPPO) { /* reported iterate: the average policy */
+                gm->bad = sv_norm(1.0, gm->st, 0.0, NULL, 0.0, NULL, k, gm->h, gm->w);
+                gm->x = gm->w;
+            } else {
+                gm->x = gm->pi;
+            }
+            gm->phase = PH_CHECK;
+            if (gm->bad)
+                continue;
+            return 1;
+        }
+        gm->phase = PH_ITER;
+    }
+}
+
+/* ---- drivers ----------------------------------------------------------------------------------- */
+
+/* Products for the nv (1..4) vectors xs over rows [r0, r1); returns the bad-output mask. */
+static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, double *const *ys,
+                 int nv, int64_t r0, int64_t r1)
+{
+    const double *x4[4];
+    double *y4[4];
+    int q, bad;
+    if (nv == 1)
+        return cf->f32 ? sv_mv1_f32((const float *)P, cf->k, xs[0], ys[0], r0, r1)
+                       : sv_mv1_f64((const double *)P, cf->k, xs[0], ys[0], r0, r1);
+    for (q = 0; q < 4; q++) { /* unused slots repeat vector 0 (same values, same address) */
+        x4[q] = xs[q < nv ? q : 0];
+        y4[q] = ys[q < nv ? q : 0];
+    }
+    bad = cf->f32 ? sv_mv4_f32((const float *)P, cf->k, x4, y4, r0, r1)
+                  : sv_mv4_f64((const double *)P, cf->k, x4, y4, r0, r1);
+    return bad & ((1 << nv) - 1);
+}
+
+/* Scratch doubles per game: pi, g, h, w (rows of k, padded to 8). */
+static int64_t sv_game_doubles(int64_t k)
+{
+    return 4 * ((k + 7) / 8 * 8);
+}
+
+static void sv_setup(const sv_cfg *cf, sv_game *gm, int64_t i, double *scratch)
+{
+    int64_t kp = (cf->k + 7) / 8 * 8;
+    size_t pel = cf->f32 ? sizeof(float) : sizeof(double);
+    memset(gm, 0, sizeof *gm);
+    gm->i = i;
+    gm->P = (const char *)cf->P + (size_t)(i * cf->ldP) * pel;
+    gm->l = cf->lpi + i * cf->ldpi;
+    gm->lr = cf->lref + i * cf->ldref;
+    gm->st = cf->state ? cf->state + i * cf->ldst : NULL;
+    gm->beta = cf->beta[i];
+    gm->eta = cf->eta ? cf->eta[i] : 0.0;
+    gm->pi = scratch;
+    gm->g = scratch + kp;
+    gm->h = scratch + 2 * kp;
+    gm->w = scratch + 3 * kp;
+    gm->phase = PH_INIT;
+}
+
+/* Collects the pending products of a unit; returns their number. */
+static int sv_gather(sv_game *gs, const int *pend, int ng, const double **xs, double **ys,
+                     int *who)
+{
+    int q, nv = 0;
+    for (q = 0; q < ng; q++)
+        if (pend[q]) {
+            xs[nv] = gs[q].x;
+            ys[nv] = gs[q].g;
+            who[nv++] = q;
+        }
+    return nv;
+}
+
+/* Resumes the games whose products are done (mask: bad outputs per product slot). */
+static void sv_resume(const sv_cfg *cf, sv_game *gs, int *pend, const int *who, int nv, int mask)
+{
+    int v;
+    for (v = 0; v < nv; v++) {
+        sv_game *gm = &gs[who[v]];
+        if (mask >> v & 1)
+            gm->bad = 1;
+        pend[who[v]] = sv_advance(cf, gm);
+    }
+}
+
+/* Runs a unit of ng games (sharing P when ng > 1) to completion on this thread. */
+static int sv_run_unit(const sv_cfg *cf, sv_game *gs, int ng)
+{
+    int pend[SV_GROUP], who[SV_GROUP], q, nv, bad = 0;
+    const double *xs[SV_GROUP];
+    double *ys[SV_GROUP];
+    for (q = 0; q < ng; q++)
+        pend[q] = sv_advance(cf, &gs[q]);
+    while ((nv = sv_gather(gs, pend, ng, xs, ys, who)) > 0)
+        sv_resume(cf, gs, pend, who, nv, sv_mv(cf, gs[who[0]].P, xs, ys, nv, 0, cf->k));
+    for (q = 0; q < ng; q++)
+        bad |= gs[q].bad;
+    return bad;
+}
+
+/*
+ * Runs every game listed in idx[0..n): units of G consecutive listed games, in parallel over
+ * units or, for few units and large k, one unit at a time with row-parallel products.
+ */
+static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
+{
+    int64_t k = cf->k, G, nunits, per, u;
+    double work, *scratch;
+    int nt, rowmode, bad = 0;
+    size_t bytes;
+    if (n == 0)
+        return NASHMP_OK;
+    G = (cf->ldP == 0 && k >= SV_GROUP_MIN_K) ? SV_GROUP : 1;
+    nunits = (n + G - 1) / G;
+    work = (double)k * (double)k * (double)n *
+           (cf->eval ? 1.0
+                     : 1.0 + 2.0 * (cf->max_iter < 1000000 ? (double)cf->max_iter : 1e6));
+    nt = nashmp_threads_for(work);
+    /* games mode wastes threads when the units do not fill them evenly */
+    rowmode = nt > 1 && k >= SV_ROW_MIN_K &&
+              5 * nunits < 4 * ((nunits + nt - 1) / nt) * (int64_t)nt;
+    if (!rowmode && nunits < nt)
+        nt = (int)nunits;
+    per = sv_game_doubles(k) * G;
+    if (nashmp_mul_ovf(per, rowmode ? 1 : nt, &per) || (uint64_t)per > SIZE_MAX / sizeof(double))
+        return NASHMP_ERR_NO_MEMORY;
+    bytes = (size_t)per * sizeof(double);
+    scratch = (double *)malloc(bytes);
+    if (scratch == NULL)
+        return NASHMP_ERR_NO_MEMORY;
+    per = sv_game_doubles(k);
+
+#ifdef _OPENMP
+    if (rowmode) {
+        sv_game gs[SV_GROUP];
+        int pend[SV_GROUP], who[SV_GROUP], nv = 0, mask = 0, ng = 0;
+        const double *xs[SV_GROUP];
+        double *ys[SV_GROUP];
+        int64_t nrb = (k + SV_ROW_BLOCK - 1) / SV_ROW_BLOCK;
+#pragma omp parallel num_threads(nt)
+        {
+            int64_t uu, rb;
+            for (uu = 0; uu < nunits; uu++) {
+#pragma omp single
+                {
+                    int q;
+                    ng = (int)(n - uu * G < G ? n - uu * G : G);
+                    for (q = 0; q < ng; q++) {
+                        sv_setup(cf, &gs[q], idx[uu * G + q], scratch + q * per);
+                        pend[q] = sv_advance(cf, &gs[q]);
+                    }
+                    nv = sv_gather(gs, pend, ng, xs, ys, who);
+                }
+                while (nv > 0) {
+#pragma omp for schedule(static) reduction(| : mask)
+                    for (rb = 0; rb < nrb; rb++) {
+                        int64_t r1 = (rb + 1) * SV_ROW_BLOCK;
+                        mask |= sv_mv(cf, gs[who[0]].P, xs, ys, nv, rb * SV_ROW_BLOCK,
+                                      r1 < k ? r1 : k);
+                    }
+#pragma omp single
+                    {
+                        sv_resume(cf, gs, pend, who, nv, mask);
+                        mask = 0;
+                        nv = sv_gather(gs, pend, ng, xs, ys, who);
+                    }
+                }
+#pragma omp single
+                {
+                    int q;
+                    for (q = 0; q < ng; q++)
+                        bad |= gs[q].bad;
+                }
+            }
+        }
+        free(scratch);
+        return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1) reduction(| : bad)
+#endif
+    for (u = 0; u < nunits; u++) {
+#ifdef _OPENMP
+        double *mine = scratch + (int64_t)omp_get_thread_num() * G * per;
+#else
+        double *mine = scratch;
+#endif
+        sv_game gs[SV_GROUP];
+        int q, ng = (int)(n - u * G < G ? n - u * G : G);
+        for (q = 0; q < ng; q++)
+            sv_setup(cf, &gs[q], idx[u * G + q], mine + q * per);
+        bad |= sv_run_unit(cf, gs, ng);
+    }
+    free(scratch);
+    return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
+}
+
+/* ---- public entry points ------------------------------------------------------------------------ */
+
+static int sv_exploitability(const void *P, int64_t ldP, int f32, const double *log_pi,
+                             int64_t ldpi, const double *log_ref, int64_t ldref,
+                             const double *beta, int64_t batch, int64_t k, double *out)
+{
+    sv_cfg cf;
+    int64_t i, *idx;
+    int st;
+    NASHMP_CHECK(batch, k, double, {P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE},
+                 NASHMP_IN(log_pi, ldpi), NASHMP_IN(log_ref, ldref),
+                 {(const void *)beta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE}, NASHMP_OUT1(out));
+    for (i = 0; i < batch; i++)
+        if (nashmp_check_finite(beta[i]) != NASHMP_OK || beta[i] < 0.0)
+            return NASHMP_ERR_INVALID_VALUE;
+    if (batch == 0)
+        return NASHMP_OK;
+    memset(&cf, 0, sizeof cf);
+    cf.P = P;
+    cf.ldP = ldP;
+    cf.f32 = f32;
+    cf.eval = 1;
+    cf.k = k;
+    cf.lref = log_ref;
+    cf.ldref = ldref;
+    cf.beta = beta;
+    cf.lpi = (double *)(uintptr_t)log_pi; /* read only in eval mode */
+    cf.ldpi = ldpi;
+    cf.expl = out;
+    if ((uint64_t)batch > SIZE_MAX / sizeof(int64_t) ||
+        (idx = (int64_t *)malloc((size_t)batch * sizeof(int64_t))) == NULL)
+        return NASHMP_ERR_NO_MEMORY;
+    for (i = 0; i < batch; i++)
+        idx[i] = i;
+    st = sv_drive(&cf, idx, batch);
+    free(idx);
+    return st;
+}
+
+int nashmp_exploitability_dense_f64(const double *P, int64_t ldP, const double *log_pi,
+                                    int64_t ldpi, const double *log_ref, int64_t ldref,
+                                    const double *beta, int64_t batch, int64_t k, double *out)
+{
+    return sv_exploitability(P, ldP, 0, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
+}
+
+int nashmp_exploitability_dense_f32(const float *P, int64_t ldP, const double *log_pi,
+                                    int64_t ldpi, const double *log_ref, int64_t ldref,
+                                    const double *beta, int64_t batch, int64_t k, double *out)
+{
+    return sv_exploitability(P, ldP, 1, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
+}
+
+static int sv_solve(const void *P, int64_t ldP, int f32, const double *log_ref, int64_t ldref,
+                    const double *beta, const double *eta, int64_t batch, int64_t k, int method,
+                    int64_t max_iter, int64_t check_every, double tol, double *log_pi,
+                    int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries,
+                    double *exploitability, uint8_t *active)
+{
+    sv_cfg cf;
+    int64_t i, n, *idx;
+    int st, use_state;
+    if (method < NASHMP_METHOD_NASH_MP || method > NASHMP_METHOD_SPPO)
+        return NASHMP_ERR_INVALID_VALUE;
+    use_state = method == NASHMP_METHOD_OMWU || method == NASHMP_METHOD_SPPO;
+    NASHMP_CHECK(batch, k, double, {P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE},
+                 NASHMP_IN(log_ref, ldref),
+                 {(const void *)beta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE},
+                 {(const void *)eta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE},
+                 NASHMP_OUT(log_pi, ldpi),
+                 {(const void *)state, ldst,
+                  use_state ? NASHMP_ARR_OUT : NASHMP_ARR_OUT | NASHMP_ARR_UNUSED},
+                 NASHMP_OUT1(iter), NASHMP_OUT1(n_queries), NASHMP_OUT1(exploitability),
+                 NASHMP_OUT1(active));
+    if (max_iter < 0 || check_every < 1 || tol != tol)
+        return NASHMP_ERR_INVALID_VALUE;
+    for (i = 0; i < batch; i++) {
+        double b = beta[i], e = eta[i];
+        if (nashmp_check_finite(b) != NASHMP_OK || b < 0.0 ||
+            (b == 0.0 && method != NASHMP_METHOD_SPPO))
+            return NASHMP_ERR_INVALID_VALUE;
+        if (method == NASHMP_METHOD_NASH_MD) /* eta unused */
+            continue;
+        if (nashmp_check_finite(e) != NASHMP_OK || !(e > 0.0))
+            return NASHMP_ERR_INVALID_VALUE;
+        if ((method == NASHMP_METHOD_OMD || method == NASHMP_METHOD_OMWU) && !(e * b <= 1.0))
+            return NASHMP_ERR_INVALID_VALUE;
+        if (method == NASHMP_METHOD_EXTRAGRADIENT && !(e * b < 1.0))
+            return NASHMP_ERR_INVALID_VALUE;
+    }
+    for (i = 0, n = 0; i < batch; i++)
+        if (active[i]) {
+            if (iter[i] < 0)
+                return NASHMP_ERR_INVALID_VALUE;
+            n++;
+        }
+    if (n == 0 || max_iter == 0)
+        return NASHMP_OK;
+    memset(&cf, 0, sizeof cf);
+    cf.P = P;
+    cf.ldP = ldP;
+    cf.f32 = f32;
+    cf.method = method;
+    cf.k = k;
+    cf.max_iter = max_iter;
+    cf.check_every = check_every;
+    cf.tol = tol;
+    cf.lref = log_ref;
+    cf.ldref = ldref;
+    cf.beta = beta;
+    cf.eta = eta;
+    cf.lpi = log_pi;
+    cf.ldpi = ldpi;
+    cf.state = use_state ? state : NULL;
+    cf.ldst = ldst;
+    cf.iter = iter;
+    cf.nq = n_queries;
+    cf.expl = exploitability;
+    cf.active = active;
+    if ((uint64_t)n > SIZE_MAX / sizeof(int64_t) ||
+        (idx = (int64_t *)malloc((size_t)n * sizeof(int64_t))) == NULL)
+        return NASHMP_ERR_NO_MEMORY;
+    for (i = 0, n = 0; i < batch; i++)
+        if (active[i])
+            idx[n++] = i;
+    st = sv_drive(&cf, idx, n);
+    free(idx);
+    return st;
+}
+
+int nashmp_solve_dense_f64(const double *P, int64_t ldP, const double *log_ref, int64_t ldref,
+                           const double *beta, const double *eta, int64_t batch, int64_t k,
+                           int method, int64_t max_iter, int64_t check_every, double tol,
+                           double *log_pi, int64_t ldpi, double *state, int64_t ldst,
+                           int64_t *iter, int64_t *n_queries, double *exploitability,
+                           uint8_t *active)
+{
+    return sv_solve(P, ldP, 0, log_ref, ldref, beta, eta, batch, k, method, max_iter,
+                    check_every, tol, log_pi, ldpi, state, ldst, iter, n_queries, exploitability,
+                    active);
+}
+
+int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double *log_ref, int64_t ldref,
+                           const double *beta, const double *eta, int64_t batch, int64_t k,
+                           int method, int64_t max_iter, int64_t check_every, double tol,
+                           double *log_pi, int64_t ldpi, double *state, int64_t ldst,
+                           int64_t *iter, int64_t *n_queries, double *exploitability,
+                           uint8_t *active)
+{
+    return sv_solve(P, ldP, 1, log_ref, ldref, beta, eta, batch, k, method, max_iter,
+                    check_every, tol, log_pi, ldpi, state, ldst, iter, n_queries, exploitability,
+                    active);
+}
