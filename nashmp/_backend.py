@@ -58,15 +58,24 @@ _resolved_auto = None
 
 
 def resolve(backend) -> str:
-    """Map a ``backend=`` argument to a concrete, available backend name."""
+    """Map a ``backend=`` argument to a concrete, available backend name.
+
+    ``"auto"`` honours ``NASHMP_BACKEND`` (read on first use; call ``reset_auto()`` after
+    changing it at run time).
+    """
     global _resolved_auto
-    if backend is None or backend == "auto":
-        env = os.environ.get(ENV_VAR)
-        if env and env != "auto":
-            return resolve(env)
+    if backend == "auto" or backend is None:
         if _resolved_auto is None:
-            _resolved_auto = next(b for b in ("c", "numba", "numpy") if is_available(b))
+            env = os.environ.get(ENV_VAR, "auto")
+            if env != "auto":
+                if env not in BACKENDS:
+                    raise ValueError(f"{ENV_VAR} must be one of {_CHOICES}, got {env!r}")
+                _resolved_auto = resolve(env)
+            else:
+                _resolved_auto = next(b for b in ("c", "numba", "numpy") if is_available(b))
         return _resolved_auto
+    if backend in BACKENDS and backend in _available_cache:
+        return backend
     if not isinstance(backend, str) or backend not in _CHOICES:
         raise ValueError(f"backend must be one of {_CHOICES}, got {backend!r}")
     if not is_available(backend):
@@ -74,4 +83,14 @@ def resolve(backend) -> str:
             raise RuntimeError("backend='cuda' is not available: it needs numba-cuda "
                                "(`pip install nashmp[cuda]`) and a CUDA device")
         raise RuntimeError(f"backend={backend!r} is not available on this installation")
+    _available_cache.add(backend)
     return backend
+
+
+_available_cache = set()
+
+
+def reset_auto() -> None:
+    """Forget the cached ``auto`` choice (re-reads ``NASHMP_BACKEND`` on next use)."""
+    global _resolved_auto
+    _resolved_auto = None

@@ -32,22 +32,41 @@ def _ref():
     return _reference
 
 
+_CFN = {}
+
+
+def _cfn(lib, name, dtype):
+    """The C function ``nashmp_<name>_f32|f64`` (looked up once)."""
+    key = (name, dtype)
+    fn = _CFN.get(key)
+    if fn is None:
+        fn = _CFN[key] = getattr(lib, "nashmp_" + name + _sfx(dtype))
+    return fn
+
+
 def _sfx(dtype) -> str:
-    return "_f64" if dtype == np.float64 else "_f32"
+    return "_f64" if dtype.char == "d" else "_f32"
 
 
-def _ptr(ffi, a, dtype):
+def _ptr(ffi, a):
+    """C pointer to the first element of ``a`` (no copy)."""
     if a is None:
         return ffi.NULL
-    return ffi.cast("double *" if dtype == np.float64 else "float *",
-                    a.__array_interface__["data"][0])
+    f64 = a.dtype.char == "d"
+    if a.flags.c_contiguous:                # read-only buffers are accepted (never written)
+        return ffi.from_buffer("double[]" if f64 else "float[]", a)
+    return ffi.cast("double *" if f64 else "float *", a.__array_interface__["data"][0])
 
 
-def _check(status: int, names: str) -> None:
+_EMPTY_Z = (", a coefficient times -inf must not give +inf or NaN, and every row of"
+            " z = a*log_pi + b*log_ref + c*g needs an entry above -inf (a distribution)")
+
+
+def _check(status: int, names: str, extra: str = "") -> None:
     if status == 0:
         return
     if status == _NONFINITE:
-        raise ValueError(f"{names} must not contain NaN or +inf")
+        raise ValueError(f"{names} must not contain NaN or +inf{extra}")
     ffi, lib = _backend.c_lib()
     raise RuntimeError(f"libnashmp returned {ffi.string(lib.nashmp_status_string(status)).decode()}"
                        f" ({status}); this is a bug in nashmp's validation")
@@ -65,55 +84,85 @@ def _full(rows, ld, n):
     return np.broadcast_to(rows, (n, rows.shape[1])) if ld == 0 and n > 1 else rows
 
 
-def _finish(res, work, shape):
+def _finish(res, work, shape, out):
     if work is not res:
         res[...] = work
-    return res[()] if shape == () else res
+    return res[()] if shape == () and out is None else res
+
+
+def _fast_c(backend, x, *others):
+    """The cffi buffer type ("double[]" / "float[]") when the call can skip the generic path: C
+    backend and every array a non-empty C-contiguous float32/float64 ndarray of the same shape
+    and dtype (the common case, told apart in a few attribute reads); else None."""
+    if (type(x) is not np.ndarray or x.dtype.char not in "df" or not x.ndim or not x.size
+            or not x.flags.c_contiguous or _backend.resolve(backend) != "c"):
+        return None
+    for o in others:
+        if (type(o) is not np.ndarray or o.shape != x.shape or o.dtype is not x.dtype
+                or not o.flags.c_contiguous):
+            return None
+    return "double[]" if x.dtype.char == "d" else "float[]"
 
 
 def _reduce(name, x, out, backend, numpy_fn):
     """Shared body of the row reductions (logsumexp, span)."""
+    t = None if out is not None else _fast_c(backend, x)
+    if t is not None:
+        ffi, lib = _backend.c_lib()
+        fb = ffi.from_buffer
+        k = x.shape[-1]
+        res = np.empty(x.shape[:-1], x.dtype)
+        _check(_cfn(lib, name, x.dtype)(fb(t, x), res.size, k, k, fb(t, res)), "x")
+        return res if res.ndim else res[()]
     x = as_float_array(x, "x")
     be = _backend.resolve(backend)
     bshape = x.shape[:-1]
     res, work = prepare_out(out, bshape, x.dtype)
     if be == "numpy":
         _reject_nonfinite(x=x)
-        work[...] = numpy_fn(x)
-        return _finish(res, work, bshape)
+        work[...] = numpy_fn(np.ascontiguousarray(x))   # result independent of the layout
+        return _finish(res, work, bshape, out)
     rows, ld = as_rows(x, bshape, x.dtype)
     n, k = work.size, x.shape[-1]
     if be == "c":
         ffi, lib = _backend.c_lib()
-        st = getattr(lib, "nashmp_" + name + _sfx(x.dtype))(
-            _ptr(ffi, rows, x.dtype), n, k, ld, _ptr(ffi, work, x.dtype))
+        st = _cfn(lib, name, x.dtype)(
+            _ptr(ffi, rows), n, k, ld, _ptr(ffi, work))
     else:
         st = getattr(_nb(), name)(_full(rows, ld, n), work.reshape(n))
     _check(st, "x")
-    return _finish(res, work, bshape)
+    return _finish(res, work, bshape, out)
 
 
 def _rowwise(name, x, out, backend, numpy_fn):
     """Shared body of the row maps (log_softmax, softmax)."""
+    t = None if out is not None else _fast_c(backend, x)
+    if t is not None:
+        ffi, lib = _backend.c_lib()
+        fb = ffi.from_buffer
+        k = x.shape[-1]
+        res = np.empty(x.shape, x.dtype)
+        _check(_cfn(lib, name, x.dtype)(fb(t, x), x.size // k, k, k, fb(t, res), k), "x")
+        return res
     x = as_float_array(x, "x")
     be = _backend.resolve(backend)
     res, work = prepare_out(out, x.shape, x.dtype)
     if be == "numpy":
         _reject_nonfinite(x=x)
-        work[...] = numpy_fn(x)
-        return _finish(res, work, x.shape)
+        work[...] = numpy_fn(np.ascontiguousarray(x))   # result independent of the layout
+        return _finish(res, work, x.shape, out)
     k = x.shape[-1]
     rows, ld = as_rows(x, x.shape[:-1], x.dtype)
     w = work.reshape(-1, k)
     n = w.shape[0]
     if be == "c":
         ffi, lib = _backend.c_lib()
-        st = getattr(lib, "nashmp_" + name + _sfx(x.dtype))(
-            _ptr(ffi, rows, x.dtype), n, k, ld, _ptr(ffi, w, x.dtype), k)
+        st = _cfn(lib, name, x.dtype)(
+            _ptr(ffi, rows), n, k, ld, _ptr(ffi, w), k)
     else:
         st = getattr(_nb(), name)(_full(rows, ld, n), w)
     _check(st, "x")
-    return _finish(res, work, x.shape)
+    return _finish(res, work, x.shape, out)
 
 
 def logsumexp(x, *, out=None, backend="auto"):
@@ -241,6 +290,15 @@ def kl(logp, logq, *, out=None, backend="auto"):
     >>> round(float(nashmp.kl(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
     0.143841
     """
+    t = None if out is not None else _fast_c(backend, logp, logq)
+    if t is not None:
+        ffi, lib = _backend.c_lib()
+        fb = ffi.from_buffer
+        k = logp.shape[-1]
+        res = np.empty(logp.shape[:-1], logp.dtype)
+        _check(_cfn(lib, "kl", logp.dtype)(fb(t, logp), k, fb(t, logq), k,
+                                           res.size, k, fb(t, res)), "logp and logq")
+        return res if res.ndim else res[()]
     logp = as_float_array(logp, "logp")
     logq = as_float_array(logq, "logq")
     check_same_k(logp.shape[-1], logq, "logq")
@@ -251,19 +309,19 @@ def kl(logp, logq, *, out=None, backend="auto"):
     if be == "numpy":
         _reject_nonfinite(logp=logp, logq=logq)
         work[...] = _ref().kl(logp, logq)
-        return _finish(res, work, bshape)
+        return _finish(res, work, bshape, out)
     k = logp.shape[-1]
     p, ldp = as_rows(logp, bshape, dtype)
     q, ldq = as_rows(logq, bshape, dtype)
     n = work.size
     if be == "c":
         ffi, lib = _backend.c_lib()
-        st = getattr(lib, "nashmp_kl" + _sfx(dtype))(
-            _ptr(ffi, p, dtype), ldp, _ptr(ffi, q, dtype), ldq, n, k, _ptr(ffi, work, dtype))
+        st = _cfn(lib, "kl", dtype)(
+            _ptr(ffi, p), ldp, _ptr(ffi, q), ldq, n, k, _ptr(ffi, work))
     else:
         st = _nb().kl(_full(p, ldp, n), _full(q, ldq, n), work.reshape(n))
     _check(st, "logp and logq")
-    return _finish(res, work, bshape)
+    return _finish(res, work, bshape, out)
 
 
 def preference_apply(P, pi, *, out=None, backend="auto"):
@@ -299,21 +357,22 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
                          f"got {P.shape}")
     be = _backend.resolve(backend)
     dtype = common_dtype(P, pi)
-    shared = P.ndim == 2 or P.size == k * k
-    if shared:
-        bshape = pi.shape[:-1]
-    else:
-        try:
-            bshape = np.broadcast_shapes(P.shape[:-2], pi.shape[:-1])
-        except ValueError:
-            raise ValueError(f"batch dimensions of P {P.shape[:-2]} and pi {pi.shape[:-1]} do "
-                             "not broadcast") from None
+    shared = P.size == k * k                # one matrix, maybe with unit batch dims
+    try:
+        bshape = np.broadcast_shapes(P.shape[:-2], pi.shape[:-1])
+    except ValueError:
+        raise ValueError(f"batch dimensions of P {P.shape[:-2]} and pi {pi.shape[:-1]} do "
+                         "not broadcast") from None
     oshape = bshape + (k,)
     res, work = prepare_out(out, oshape, dtype)
     if be == "numpy":
         _reject_nonfinite(P=P, pi=pi)
-        work[...] = _ref().preference_apply(P, pi)
-        return _finish(res, work, oshape)
+        with np.errstate(invalid="ignore"):
+            r = _ref().preference_apply(np.ascontiguousarray(P), np.ascontiguousarray(pi))
+        if not np.isfinite(r).all():
+            raise ValueError("P and pi must not contain NaN or inf")
+        work[...] = r
+        return _finish(res, work, oshape, out)
     Pm = P.astype(dtype, copy=False)
     if shared:
         Pm = np.ascontiguousarray(Pm.reshape(1, k, k))
@@ -326,14 +385,15 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
     n = w.shape[0]
     if be == "c":
         ffi, lib = _backend.c_lib()
-        st = getattr(lib, "nashmp_preference_apply" + _sfx(dtype))(
-            _ptr(ffi, Pm, dtype), ldP, _ptr(ffi, x, dtype), ldx, n, k, _ptr(ffi, w, dtype), k)
+        st = _cfn(lib, "preference_apply", dtype)(
+            _ptr(ffi, Pm), ldP, _ptr(ffi, x), ldx, n, k, _ptr(ffi, w), k)
         _check(st, "P and pi")
     else:
-        _nb().preference_apply(Pm, _full(x, ldx, n), w)
+        # contiguous rows: one compiled specialization, so results do not depend on the layout
+        _nb().preference_apply(Pm, np.ascontiguousarray(_full(x, ldx, n)), w)
     if not np.isfinite(w).all():
         raise ValueError("P and pi must not contain NaN or inf")
-    return _finish(res, work, oshape)
+    return _finish(res, work, oshape, out)
 
 
 def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
@@ -369,6 +429,16 @@ def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
     a = as_scalar(a, "a")
     b = as_scalar(b, "b")
     c = as_scalar(c, "c")
+    t = None if out is not None or log_ref is None else _fast_c(backend, log_pi, log_ref, g)
+    if t is not None:
+        ffi, lib = _backend.c_lib()
+        fb = ffi.from_buffer
+        k = log_pi.shape[-1]
+        res = np.empty(log_pi.shape, log_pi.dtype)
+        _check(_cfn(lib, "mirror_step", log_pi.dtype)(
+            fb(t, log_pi), k, fb(t, log_ref), k, fb(t, g), k,
+            res.size // k, k, a, b, c, fb(t, res), k), "log_pi, log_ref and g", _EMPTY_Z)
+        return res
     log_pi = as_float_array(log_pi, "log_pi")
     k = log_pi.shape[-1]
     if log_ref is None:
@@ -387,8 +457,10 @@ def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
     res, work = prepare_out(out, oshape, dtype)
     if be == "numpy":
         _reject_nonfinite(log_pi=log_pi, log_ref=log_ref, g=g)
-        work[...] = _ref().mirror_step(log_pi, log_ref, g, a, b, c)
-        return _finish(res, work, oshape)
+        z = _ref().mirror_step(log_pi, log_ref, g, a, b, c)
+        _check(_NONFINITE if np.isnan(z).any() else 0, "log_pi, log_ref and g", _EMPTY_Z)
+        work[...] = z
+        return _finish(res, work, oshape, out)
     lp, ldp = as_rows(log_pi, bshape, dtype)
     gg, ldg = as_rows(g, bshape, dtype)
     lr, ldr = as_rows(log_ref, bshape, dtype) if log_ref is not None else (None, 0)
@@ -396,13 +468,13 @@ def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
     n = w.shape[0]
     if be == "c":
         ffi, lib = _backend.c_lib()
-        st = getattr(lib, "nashmp_mirror_step" + _sfx(dtype))(
-            _ptr(ffi, lp, dtype), ldp, _ptr(ffi, lr, dtype), ldr, _ptr(ffi, gg, dtype), ldg,
-            n, k, a, b, c, _ptr(ffi, w, dtype), k)
+        st = _cfn(lib, "mirror_step", dtype)(
+            _ptr(ffi, lp), ldp, _ptr(ffi, lr), ldr, _ptr(ffi, gg), ldg,
+            n, k, a, b, c, _ptr(ffi, w), k)
     else:
         if lr is None:
             lr = np.zeros((1, k), dtype)
         st = _nb().mirror_step(_full(lp, ldp, n), _full(lr, ldr if lr.shape[0] > 1 else 0, n),
                                _full(gg, ldg, n), a, b, c, w)
-    _check(st, "log_pi, log_ref and g")
-    return _finish(res, work, oshape)
+    _check(st, "log_pi, log_ref and g", _EMPTY_Z)
+    return _finish(res, work, oshape, out)

@@ -10,7 +10,8 @@ import numbers
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+_F64, _F32 = np.dtype(np.float64), np.dtype(np.float32)
+FLOAT_DTYPES = (_F64, _F32)
 
 
 def as_float_array(x, name: str, *, min_ndim: int = 1) -> np.ndarray:
@@ -37,9 +38,9 @@ def as_float_array(x, name: str, *, min_ndim: int = 1) -> np.ndarray:
 def common_dtype(*arrays) -> np.dtype:
     """float32 only if every array is float32, else float64."""
     for a in arrays:
-        if a is not None and a.dtype != np.float32:
-            return np.dtype(np.float64)
-    return np.dtype(np.float32)
+        if a is not None and a.dtype.char != "f":
+            return _F64
+    return _F32
 
 
 def as_rows(a: np.ndarray, batch_shape: tuple, dtype) -> tuple:
@@ -50,8 +51,11 @@ def as_rows(a: np.ndarray, batch_shape: tuple, dtype) -> tuple:
     layout cannot be expressed that way (other dtype, negative or irregular strides).
     """
     k = a.shape[-1]
-    if a.dtype != dtype:
+    if a.dtype is not dtype and a.dtype != dtype:
         a = a.astype(dtype)
+    if a.flags.c_contiguous and a.shape[:-1] == batch_shape:     # fast path
+        r = a.reshape(-1, k)
+        return r, (0 if r.shape[0] == 1 else k)
     if a.shape[:-1] != batch_shape:
         if math.prod(a.shape[:-1]) == 1:
             a = a.reshape(1, k)
@@ -72,8 +76,15 @@ def check_same_k(k: int, a: np.ndarray, name: str) -> None:
 
 def batch_shape_of(name_arrays) -> tuple:
     """Broadcast the leading (batch) dims of several arrays; ValueError naming them if impossible."""
+    shapes = [a.shape[:-1] for _, a in name_arrays]
+    first = shapes[0]
+    for sh in shapes:
+        if sh != first:
+            break
+    else:
+        return first                                               # fast path: all equal
     try:
-        return np.broadcast_shapes(*(a.shape[:-1] for _, a in name_arrays))
+        return np.broadcast_shapes(*shapes)
     except ValueError:
         desc = ", ".join(f"{n} {a.shape}" for n, a in name_arrays)
         raise ValueError(f"batch dimensions do not broadcast: {desc}") from None
@@ -100,6 +111,8 @@ def prepare_out(out, shape: tuple, dtype, name: str = "out"):
 
 def as_scalar(v, name: str, *, low=None, high=None, low_open=False, allow_zero=True) -> float:
     """A finite real scalar within optional bounds."""
+    if type(v) is float and low is None and high is None and math.isfinite(v):
+        return v                                                   # fast path
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
     f = float(v)

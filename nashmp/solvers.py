@@ -166,7 +166,8 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         Iteration limit per game (prox_point: outer iterations).
     tol : float
         Stop a game when its exploitability is <= tol (checked every ``check_every``
-        iterations); a converged game stops costing work and its result is final.
+        iterations); a converged game stops costing work and its result is final. A negative
+        tol never stops early: exactly ``max_iter`` iterations, without a warning.
     check_every : int
     backend : {"auto", "c", "numba", "numpy"}
     callback : callable, optional
@@ -282,7 +283,7 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     conv = ex <= tol
     if status != 2:
         status = 0 if conv.all() else 1
-    if status == 1:
+    if status == 1 and tol >= 0:          # tol < 0 asks for exactly max_iter iterations
         warnings.warn(f"nashmp.solve({method!r}) did not reach exploitability {tol:g} in "
                       f"{max_iter} iterations in {int((~conv).sum())} of {B} game(s)",
                       RuntimeWarning, stacklevel=2)

@@ -1,0 +1,341 @@
+"""Numba kernels of the log-space operations (the ``"numba"`` backend).
+
+Every function takes already-validated 2-D arrays ``(batch, k)`` (float32 or float64, ``k >= 1``,
+rows possibly non-contiguous, a row stride of 0 from ``np.broadcast_to`` allowed), writes into a
+preallocated ``out`` and returns an ``int`` status with the codes of the C ABI
+(``csrc/include/nashmp/nashmp.h``): 0 = OK, -5 = NaN or ``+inf`` in an input (``out`` is then
+unspecified). ``out`` may be the same array as an input of the same shape (in place).
+
+The semantics are those of ``nashmp._reference`` and of the C kernels: ``-inf`` entries are
+impossible actions, an all ``-inf`` row has ``logsumexp = -inf``, ``log_softmax = -inf``,
+``softmax = 0``, ``span = 0``; ``kl`` terms with ``logp = -inf`` are 0 and ``logp > -inf`` with
+``logq = -inf`` gives ``+inf``; in ``mirror_step`` a zero coefficient makes its term exactly 0 and
+its input is not read, and a row of ``z`` with every entry ``-inf`` (no distribution) is reported
+as -5, like the C kernel.
+
+float32 data is accumulated in float64. Rows run in parallel (``prange``); every row is reduced
+by one thread in a fixed order, so results do not depend on the thread count. No fastmath except
+``reassoc``/``contract`` in the matrix-vector product (never ``nnan``/``ninf``: ``-inf`` must
+keep its meaning).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+__all__ = ["logsumexp", "log_softmax", "softmax", "kl", "span", "preference_apply",
+           "mirror_step", "OK", "ERR_NONFINITE"]
+
+OK = 0
+ERR_NONFINITE = -5
+
+_INF = np.inf
+_NINF = -np.inf
+
+_PAR = dict(cache=True, nogil=True, parallel=True)
+_SER = dict(cache=True, nogil=True, inline="always")
+
+
+# ---- row helpers (serial, inlined into the parallel kernels) -----------------------------------
+
+@njit(**_SER)
+def _row_ms(x, i, k):
+    """Online ``(m, s)`` of row ``i``: ``m`` = max, ``s = sum exp(x - m)``; one pass.
+
+    Returns ``(m, s, bad)``: ``m = -inf, s = 0`` for an all ``-inf`` row; ``bad`` (1) when the row
+    holds NaN or ``+inf``.
+    """
+    j = 0
+    # leading -inf entries contribute nothing (and exp(-inf - -inf) would be NaN)
+    while j < k and x[i, j] == _NINF:
+        j += 1
+    if j == k:
+        return _NINF, 0.0, 0
+    m = np.float64(x[i, j])
+    if not (m < _INF):                      # NaN or +inf
+        return m, 0.0, 1
+    s = 1.0
+    for jj in range(j + 1, k):
+        v = np.float64(x[i, jj])
+        if v > m:                           # new max (m finite here; v may be +inf)
+            s = s * math.exp(m - v) + 1.0
+            m = v
+        else:                               # v <= m, v = -inf (exp -> 0), or NaN (s -> NaN)
+            s += math.exp(v - m)
+    if not (m < _INF) or s != s:
+        return m, s, 1
+    return m, s, 0
+
+
+@njit(**_SER)
+def _z_at(lp, lr, g, i, j, a, b, c):
+    """``a*lp + b*lr + c*g`` at ``(i, j)`` in float64, zero-coefficient terms skipped (not read)."""
+    z = 0.0
+    if a != 0.0:
+        z = a * np.float64(lp[i, j])
+    if b != 0.0:
+        z += b * np.float64(lr[i, j])
+    if c != 0.0:
+        z += c * np.float64(g[i, j])
+    return z
+
+
+@njit(**_SER)
+def _in_bad(lp, lr, g, i, j, a, b, c):
+    """1 when an input read at ``(i, j)`` (nonzero coefficient) is NaN or ``+inf``."""
+    bad = 0
+    if a != 0.0 and not (lp[i, j] < _INF):
+        bad = 1
+    if b != 0.0 and not (lr[i, j] < _INF):
+        bad = 1
+    if c != 0.0 and not (g[i, j] < _INF):
+        bad = 1
+    return bad
+
+
+# ---- reductions ----------------------------------------------------------------------------------
+
+@njit(**_PAR)
+def logsumexp(x, out):
+    """``out[i] = log(sum_j exp(x[i, j]))``; all ``-inf`` row -> ``-inf``. Returns a status."""
+    n, k = x.shape
+    bad = 0
+    for i in prange(n):
+        m, s, b = _row_ms(x, i, k)
+        if b:
+            bad += 1
+            out[i] = np.nan
+        elif m == _NINF:
+            out[i] = _NINF
+        else:
+            out[i] = m + math.log(s)
+    return ERR_NONFINITE if bad else OK
+
+
+@njit(**_PAR)
+def log_softmax(x, out):
+    """``out[i, :] = x[i, :] - logsumexp(x[i, :])``; all ``-inf`` row -> all ``-inf``."""
+    n, k = x.shape
+    bad = 0
+    for i in prange(n):
+        m, s, b = _row_ms(x, i, k)
+        if b:
+            bad += 1
+            for j in range(k):
+                out[i, j] = np.nan
+        elif m == _NINF:
+            for j in range(k):
+                out[i, j] = _NINF
+        else:
+            ls = math.log(s)
+            for j in range(k):
+                out[i, j] = (np.float64(x[i, j]) - m) - ls
+    return ERR_NONFINITE if bad else OK
+
+
+@njit(**_PAR)
+def softmax(x, out):
+    """``out[i, :] = exp(log_softmax(x[i, :]))``; all ``-inf`` row -> all 0.
+
+    Max first (no exp), then one exp per element stored in ``out`` and summed, then a scale: one
+    exp per element instead of the two of an online pass (float32 output: the exp is rounded to
+    float32 before the scale, two roundings in all, as in the C kernel). In place is fine (each
+    element is read before it is written).
+    """
+    n, k = x.shape
+    bad = 0
+    for i in prange(n):
+        m = _NINF
+        nan = False
+        for j in range(k):
+            v = np.float64(x[i, j])
+            if v > m:
+                m = v
+            nan |= v != v
+        if nan or m == _INF:
+            bad += 1
+            for j in range(k):
+                out[i, j] = np.nan
+            continue
+        if m == _NINF:
+            for j in range(k):
+                out[i, j] = 0.0
+            continue
+        s = 0.0
+        for j in range(k):
+            e = math.exp(np.float64(x[i, j]) - m)
+            out[i, j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(k):
+            out[i, j] = np.float64(out[i, j]) * inv
+    return ERR_NONFINITE if bad else OK
+
+
+@njit(**_PAR)
+def kl(logp, logq, out):
+    """``out[i] = sum_j exp(logp) (logp - logq)``; ``logp = -inf`` terms are 0, ``logq = -inf``
+    (with ``logp > -inf``) gives ``+inf``."""
+    n, k = logp.shape
+    bad = 0
+    for i in prange(n):
+        acc = 0.0
+        rb = 0
+        for j in range(k):
+            p = np.float64(logp[i, j])
+            q = np.float64(logq[i, j])
+            if not (p < _INF and q < _INF):
+                rb = 1
+            if p == _NINF:
+                continue
+            if q == _NINF:
+                acc += _INF
+            else:
+                acc += math.exp(p) * (p - q)
+        if rb:
+            bad += 1
+            out[i] = np.nan
+        else:
+            out[i] = acc
+    return ERR_NONFINITE if bad else OK
+
+
+@njit(**_PAR)
+def span(x, out):
+    """``out[i] = max_j x[i, j] - min_j x[i, j]``; all ``-inf`` -> 0, ``-inf`` mixed with finite
+    entries -> ``+inf``."""
+    n, k = x.shape
+    bad = 0
+    for i in prange(n):
+        mx = _NINF
+        mn = _INF
+        nan = False
+        for j in range(k):
+            v = np.float64(x[i, j])
+            mx = v if v > mx else mx
+            mn = v if v < mn else mn
+            nan |= v != v
+        if nan or mx == _INF:
+            bad += 1
+            out[i] = np.nan
+        elif mx == _NINF:
+            out[i] = 0.0
+        else:
+            out[i] = mx - mn
+    return ERR_NONFINITE if bad else OK
+
+
+# ---- dense preference operator -------------------------------------------------------------------
+
+_PA_TILE_BYTES = 128 * 1024     # rows of a shared P kept in cache while the games stream by
+_PA_ROWS = 32                   # output rows per work item for per-game matrices
+
+
+@njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
+def preference_apply(P, pi, out):
+    """``out[i, y] = sum_j P[gi, y, j] pi[i, j]`` with ``gi = 0`` (shared, ``P.shape[0] == 1``)
+    or ``gi = i``; accumulated in float64. Returns -5 if an output is not finite (NaN / inf in
+    the inputs, or overflow), like the C kernel."""
+    n, k = pi.shape
+    G = P.shape[0]
+    bad = 0
+    if n == 0 or k == 0:
+        return OK
+    if G == 1 and n > 1:
+        # shared P: items = (tile of yt rows of P) x (block of 4 games), tile-major, so each thread
+        # sweeps the games with a P tile in cache and reads each P row once per 4 games.
+        yt = max(1, _PA_TILE_BYTES // (k * P.itemsize))
+        nyt = (k + yt - 1) // yt
+        ngb = (n + 3) // 4
+        for it in prange(nyt * ngb):
+            t = it // ngb
+            g0 = (it % ngb) * 4
+            y0 = t * yt
+            y1 = min(y0 + yt, k)
+            if g0 + 4 <= n:
+                for y in range(y0, y1):
+                    s0 = 0.0
+                    s1 = 0.0
+                    s2 = 0.0
+                    s3 = 0.0
+                    for j in range(k):
+                        pv = np.float64(P[0, y, j])
+                        s0 += pv * np.float64(pi[g0, j])
+                        s1 += pv * np.float64(pi[g0 + 1, j])
+                        s2 += pv * np.float64(pi[g0 + 2, j])
+                        s3 += pv * np.float64(pi[g0 + 3, j])
+                    out[g0, y] = s0
+                    out[g0 + 1, y] = s1
+                    out[g0 + 2, y] = s2
+                    out[g0 + 3, y] = s3
+                    if not (abs(s0) < _INF and abs(s1) < _INF and abs(s2) < _INF
+                            and abs(s3) < _INF):
+                        bad += 1
+            else:
+                for gg in range(g0, n):
+                    for y in range(y0, y1):
+                        s = 0.0
+                        for j in range(k):
+                            s += np.float64(P[0, y, j]) * np.float64(pi[gg, j])
+                        out[gg, y] = s
+                        if not (abs(s) < _INF):
+                            bad += 1
+    else:
+        # one matrix per game (or a single game): items = (game, block of output rows)
+        nyb = (k + _PA_ROWS - 1) // _PA_ROWS
+        for it in prange(n * nyb):
+            i = it // nyb
+            y0 = (it % nyb) * _PA_ROWS
+            y1 = min(y0 + _PA_ROWS, k)
+            gi = 0 if G == 1 else i
+            for y in range(y0, y1):
+                s = 0.0
+                for j in range(k):
+                    s += np.float64(P[gi, y, j]) * np.float64(pi[i, j])
+                out[i, y] = s
+                if not (abs(s) < _INF):
+                    bad += 1
+    return ERR_NONFINITE if bad else OK
+
+
+# ---- fused mirror-prox step ----------------------------------------------------------------------
+
+@njit(**_PAR)
+def mirror_step(log_pi, log_ref, g, a, b, c, out):
+    """``z = a*log_pi + b*log_ref + c*g``, ``out = z - logsumexp(z)`` row by row.
+
+    Terms with a zero coefficient are not read (their array may hold anything of the right shape,
+    e.g. a broadcast row of zeros). Pass 1 forms ``z`` in float64 and folds it into an online
+    ``(max, sum)``; pass 2 forms ``z`` again (so float32 output is rounded once) and writes
+    ``z - logsumexp(z)``; in place with any input is fine. Returns -5 for NaN / ``+inf`` in an
+    input that is read, NaN / ``+inf`` in ``z`` (e.g. ``-inf`` times a negative coefficient), or a
+    row whose ``z`` is all ``-inf`` (no distribution), like the C kernel.
+    """
+    n, k = log_pi.shape
+    a = np.float64(a)
+    b = np.float64(b)
+    c = np.float64(c)
+    bad = 0
+    for i in prange(n):
+        rb = 0
+        m = _NINF
+        s = 0.0
+        for j in range(k):
+            rb |= _in_bad(log_pi, log_ref, g, i, j, a, b, c)
+            z = _z_at(log_pi, log_ref, g, i, j, a, b, c)
+            if z > m:
+                s = s * math.exp(m - z) + 1.0        # m = -inf first: s = 0 * 0 + 1
+                m = z
+            elif z != _NINF:                          # z <= m finite, or NaN (s -> NaN)
+                s += math.exp(z - m)
+        if rb or not (m < _INF) or s != s or m == _NINF:
+            bad += 1
+            for j in range(k):
+                out[i, j] = np.nan
+            continue
+        ls = math.log(s)
+        for j in range(k):
+            out[i, j] = (_z_at(log_pi, log_ref, g, i, j, a, b, c) - m) - ls
+    return ERR_NONFINITE if bad else OK
