@@ -1,0 +1,295 @@
+"""Exact solvers against independent references: closed-form games, a Newton solve of the
+fixed point written here, the exploitability identity and the Nash-MP contraction theorem."""
+import warnings
+
+import numpy as np
+import pytest
+
+import nashmp
+from nashmp._reference import kl as ref_kl
+from nashmp._reference import log_softmax as ref_log_softmax
+
+SOLVER_BACKENDS = [b for b in ("c", "numba", "numpy") if b in nashmp.available_backends()]
+CONVERGENT = ["nash_mp", "extragradient", "mmd", "omd", "omwu", "prox_point"]
+
+
+def random_game(K, seed, scale=2.0):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((K, K)) * scale
+    S = (A - A.T) / 2
+    return 1 / (1 + np.exp(-S))
+
+
+def cyclic_game(K):
+    """Generalized rock-paper-scissors: i beats the next (K-1)/2 actions (K odd)."""
+    P = np.full((K, K), 0.5)
+    for i in range(K):
+        for d in range(1, (K - 1) // 2 + 1):
+            P[i, (i + d) % K] = 1.0
+            P[(i + d) % K, i] = 0.0
+    return P
+
+
+def newton_equilibrium(P, beta, log_ref, iters=100):
+    """Independent solve of log pi = normalize(log_ref + P pi / beta) by damped Newton in
+    log space (dense Jacobian), started from a long damped fixed-point iteration."""
+    u = log_ref.copy()
+    for _ in range(200):                       # damped Picard warm start
+        u = 0.5 * u + 0.5 * ref_log_softmax(log_ref + P @ np.exp(u) / beta)
+        u = ref_log_softmax(u)
+    K = len(u)
+    for _ in range(iters):
+        pi = np.exp(u)
+        s = log_ref + P @ pi / beta
+        q = np.exp(ref_log_softmax(s))
+        F = u - ref_log_softmax(s)
+        if np.abs(F).max() < 1e-15:
+            break
+        J = np.eye(K) - (np.eye(K) - np.outer(np.ones(K), q)) @ (P * pi[None, :] / beta)
+        # F is invariant to adding a constant to u: pin the constant with sum(pi) = 1
+        J = np.vstack([J, pi])
+        d = np.linalg.lstsq(J, np.concatenate([F, [pi.sum() - 1]]), rcond=None)[0]
+        u = ref_log_softmax(u - d)
+    return u
+
+
+def solve_quiet(*a, **k):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return nashmp.solve(*a, **k)
+
+
+@pytest.fixture(params=SOLVER_BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.mark.parametrize("K", [3, 5, 9])
+@pytest.mark.parametrize("method", CONVERGENT)
+def test_cyclic_games_have_uniform_equilibrium(K, method, backend):
+    P = cyclic_game(K)
+    r = solve_quiet(P, 0.2, method=method, backend=backend, tol=1e-11, max_iter=20_000)
+    assert r.success, (method, r.exploitability)
+    np.testing.assert_allclose(r.policy, np.full(K, 1 / K), atol=1e-5)
+    assert r.backend == backend and r.method == method
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.3])
+def test_nash_mp_matches_newton_equilibrium(beta, backend):
+    P = random_game(30, seed=1)
+    lr = np.log(np.random.default_rng(2).dirichlet(np.ones(30) * 3))
+    u_star = newton_equilibrium(P, beta, lr)
+    res_star = nashmp.fixed_point_residual(P, u_star, beta, ref=np.exp(lr))
+    assert res_star < 1e-12                                  # the independent solve is exact
+    # Exploitability is quadratic in the error of the policy, so a tolerance on it cannot pin
+    # the policy to 1e-9; run a fixed number of iterations instead (tol < 0 never stops): by the
+    # theorem KL(pi*||pi_k) <= (1 + 2 beta)^-k KL(pi*||pi_0), far below rounding after 1500.
+    r = nashmp.solve(P, beta, ref=np.exp(lr), backend=backend, tol=-1.0, max_iter=1500)
+    assert r.nit == 1500 and not r.success
+    np.testing.assert_allclose(r.log_policy, u_star, atol=1e-12)
+    assert nashmp.fixed_point_residual(P, r.log_policy, beta, ref=np.exp(lr)) < 1e-12
+    assert abs(r.exploitability) < 1e-14
+
+
+def test_all_convergent_methods_agree(backend):
+    P = random_game(12, seed=3)
+    beta = 0.5
+    sols = {m: solve_quiet(P, beta, method=m, backend=backend, tol=-1.0, max_iter=3000)
+            for m in CONVERGENT if m != "prox_point"}
+    for m, r in sols.items():
+        np.testing.assert_allclose(r.policy, sols["nash_mp"].policy, atol=1e-13, err_msg=m)
+    # prox_point stops on exploitability 1e-12: policy error ~ sqrt(2 * 1e-12 / beta) = 2e-6
+    pp = solve_quiet(P, beta, method="prox_point", backend=backend, tol=1e-12, max_iter=200)
+    assert pp.success
+    np.testing.assert_allclose(pp.policy, sols["nash_mp"].policy, atol=1e-5)
+    md = solve_quiet(P, beta, method="nash_md", backend=backend, tol=1e-7, max_iter=100_000)
+    np.testing.assert_allclose(md.policy, sols["nash_mp"].policy, atol=1e-3)
+
+
+def test_exploitability_identity():
+    """SubOpt(pi) = beta KL(pi || pi*) + beta KL(pi* || BR(pi)) for arbitrary pi."""
+    P = random_game(20, seed=4)
+    beta = 0.2
+    lr = np.log(np.full(20, 1 / 20))
+    u_star = newton_equilibrium(P, beta, lr)
+    rng = np.random.default_rng(5)
+    for _ in range(5):
+        lp = np.log(rng.dirichlet(np.ones(20) * 0.5))
+        br = nashmp.best_response(P, lp, beta)
+        lhs = nashmp.exploitability(P, lp, beta)
+        rhs = beta * ref_kl(lp, u_star) + beta * ref_kl(u_star, br)
+        assert lhs > 0
+        np.testing.assert_allclose(lhs, rhs, rtol=1e-10, atol=1e-14)
+        assert nashmp.duality_gap(P, lp, beta) == pytest.approx(2 * lhs)
+    assert abs(nashmp.exploitability(P, u_star, beta)) < 1e-13
+
+
+def test_unregularized_exploitability():
+    P = cyclic_game(3)
+    assert nashmp.exploitability(P, np.log([1.0, 1e-300, 1e-300]), 0.0) == pytest.approx(0.5)
+    assert nashmp.exploitability(P, np.log(np.ones(3) / 3), 0.0) == pytest.approx(0.0, abs=1e-15)
+
+
+@pytest.mark.parametrize("eta", [0.5, 1.0, 2.0])
+def test_nash_mp_contraction_theorem(eta, backend):
+    """Every step: KL(pi* || pi_{k+1}) <= KL(pi* || pi_k) / (1 + eta beta)."""
+    rng = np.random.default_rng(int(eta * 10))
+    for trial in range(3):
+        K = 15
+        P = random_game(K, seed=10 + trial, scale=4.0)
+        beta = [0.05, 0.2, 1.0][trial]
+        ref = rng.dirichlet(np.ones(K))
+        u_star = newton_equilibrium(P, beta, np.log(ref))
+        pi = rng.dirichlet(np.ones(K) * 0.3)
+        prev = ref_kl(u_star, np.log(pi))
+        for _ in range(25):
+            r = nashmp.solve(P, beta, ref=ref, init=pi, eta=eta, max_iter=1, tol=-1.0,
+                             backend=backend)
+            cur = ref_kl(u_star, r.log_policy)
+            assert cur <= prev / (1 + eta * beta) * (1 + 1e-9) + 1e-14
+            pi, prev = r.policy, cur
+
+
+def test_extragradient_iterates_equal_nash_mp(backend):
+    P = random_game(10, seed=6)
+    beta, eta = 0.3, 1.5
+    a = nashmp.solve(P, beta, eta=eta, max_iter=7, tol=-1, backend=backend)
+    b = nashmp.solve(P, beta, method="extragradient", eta=eta / (1 + eta * beta), max_iter=7,
+                     tol=-1, backend=backend)
+    np.testing.assert_allclose(a.log_policy, b.log_policy, atol=1e-13)
+    assert a.n_queries == b.n_queries == 14
+
+
+@pytest.mark.parametrize("method", ["nash_mp", "nash_md", "omd", "mmd", "omwu", "extragradient",
+                                    "sppo"])
+def test_backends_agree_with_numpy_reference(method):
+    P = random_game(17, seed=7)
+    kw = dict(method=method, max_iter=23, tol=-1.0, check_every=5)
+    ref = nashmp.solve(P, 0.1, backend="numpy", **kw)
+    for be in SOLVER_BACKENDS:
+        r = nashmp.solve(P, 0.1, backend=be, **kw)
+        np.testing.assert_allclose(r.log_policy, ref.log_policy, atol=1e-12, err_msg=be)
+        np.testing.assert_allclose(r.exploitability, ref.exploitability, atol=1e-13)
+        assert r.nit == 23 and r.n_queries == ref.n_queries
+
+
+def test_query_counts():
+    P = cyclic_game(3)
+    for m, q in [("nash_mp", 2), ("extragradient", 2), ("omd", 1), ("nash_md", 1), ("sppo", 1)]:
+        r = nashmp.solve(P, 0.1, method=m, max_iter=10, tol=-1)
+        assert r.n_queries == 10 * q and r.nit == 10
+
+
+def test_batch_equals_loop_and_converged_games_freeze(backend):
+    Ps = np.stack([random_game(8, seed=s) for s in range(4)])
+    betas = np.array([0.05, 0.5, 1.0, 0.2])
+    rb = nashmp.solve(Ps, betas, backend=backend, tol=1e-10)
+    assert rb.log_policy.shape == (4, 8) and rb.nit.shape == (4,)
+    assert len(set(rb.nit.tolist())) > 1                  # games stop independently
+    for i in range(4):
+        ri = nashmp.solve(Ps[i], betas[i], backend=backend, tol=1e-10)
+        np.testing.assert_allclose(rb.log_policy[i], ri.log_policy, atol=1e-14)
+        assert rb.nit[i] == ri.nit and rb.n_queries[i] == ri.n_queries
+    # shared P with per-game beta and ref
+    refs = np.random.default_rng(0).dirichlet(np.ones(8), size=3)
+    rs = nashmp.solve(Ps[0], np.array([0.1, 0.2, 0.3]), ref=refs, backend=backend, tol=1e-10)
+    for i in range(3):
+        ri = nashmp.solve(Ps[0], [0.1, 0.2, 0.3][i], ref=refs[i], backend=backend, tol=1e-10)
+        np.testing.assert_allclose(rs.log_policy[i], ri.log_policy, atol=1e-14)
+
+
+def test_float32_storage_agrees_with_float64(backend):
+    P = random_game(40, seed=8)
+    r64 = nashmp.solve(P, 0.1, backend=backend, tol=1e-9)
+    r32 = nashmp.solve(P.astype(np.float32), 0.1, backend=backend, tol=1e-9)
+    assert r32.log_policy.dtype == np.float32 and r64.log_policy.dtype == np.float64
+    # P rounded to float32 moves pi* by O(1e-7 / beta)
+    np.testing.assert_allclose(r32.policy, r64.policy, rtol=5e-5, atol=1e-7)
+
+
+def test_history_and_callback():
+    P = random_game(10, seed=9)
+    u_star = newton_equilibrium(P, 0.2, np.full(10, -np.log(10)))
+    seen = []
+    r = nashmp.solve(P, 0.2, history=True, pi_star=np.exp(u_star), check_every=5, tol=1e-10,
+                     callback=lambda res: seen.append(float(res.exploitability)))
+    h = r.history
+    n = len(h["time"])
+    assert n == len(seen) + 1
+    assert h["exploitability"].shape == (n,) and h["kl_star"].shape == (n,)
+    assert np.all(np.diff(h["kl_star"]) <= 0)            # monotone by the theorem
+    assert np.all(np.diff(h["n_queries"]) == 10)
+    assert h["span_star"][-1] < h["span_star"][0]
+
+    def stop(res):
+        raise StopIteration
+    r2 = nashmp.solve(P, 0.2, callback=stop, check_every=3)
+    assert r2.status == 2 and not r2.success and r2.nit == 3
+
+
+def test_prox_point_counts_inner_queries():
+    P = random_game(6, seed=11)
+    r = nashmp.solve(P, 0.5, method="prox_point", tol=1e-10)
+    assert r.success and r.n_queries > 2 * r.nit
+
+
+def test_non_convergence_warns():
+    P = random_game(10, seed=12)
+    with pytest.warns(RuntimeWarning, match="did not reach"):
+        r = nashmp.solve(P, 0.01, method="mmd", max_iter=5)
+    assert not r.success and r.status == 1 and "maximum" in r.message
+
+
+def test_eta_above_two_warns():
+    with pytest.warns(RuntimeWarning, match="eta <= 2"):
+        nashmp.solve(cyclic_game(3), 0.1, eta=8.0, max_iter=3, tol=-1)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(method="adam"), ValueError, "method must be one of"),
+    (dict(eta=-1.0), ValueError, "eta"),
+    (dict(eta=np.nan), ValueError, "eta"),
+    (dict(method="omd", eta=20.0), ValueError, "eta \\* beta"),
+    (dict(max_iter=-1), ValueError, "max_iter"),
+    (dict(check_every=0), ValueError, "check_every"),
+    (dict(ref=[0.5, 0.5, 0.0]), ValueError, "full support"),
+    (dict(ref=[0.5, 0.5]), ValueError, "ref"),
+    (dict(init=[np.nan, 0.5, 0.5]), ValueError, "init"),
+    (dict(callback=3), TypeError, "callback"),
+    (dict(backend="gpu"), ValueError, "backend"),
+])
+def test_bad_arguments(kwargs, exc, match):
+    P = cyclic_game(3)
+    P0 = P.copy()
+    with pytest.raises(exc, match=match):
+        nashmp.solve(P, 0.1, **kwargs)
+    np.testing.assert_array_equal(P, P0)
+
+
+def test_bad_games():
+    P = cyclic_game(3)
+    with pytest.raises(ValueError, match="P \\+ P\\^T = 1"):
+        nashmp.solve(P + 0.1, 0.1)
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        nashmp.solve(P, 0.0)
+    with pytest.raises(ValueError, match="beta must be finite"):
+        nashmp.solve(P, np.nan)
+    bad = P.copy()
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        nashmp.solve(bad, 0.1)
+    with pytest.raises(ValueError, match="square"):
+        nashmp.solve(np.full((3, 4), 0.5), 0.1)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        nashmp.solve(P.astype(np.complex128), 0.1)
+    asym = np.array([[0.5, 0.8], [0.4, 0.5]])
+    r = nashmp.solve(asym, 0.1, antisymmetrize=True)
+    assert r.success
+    assert asym[0, 1] == 0.8                                 # input untouched
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        nashmp.solve(np.array([[0.5, 1.5], [-0.5, 0.5]]), 0.1)
+
+
+def test_sppo_accepts_beta_zero():
+    r = solve_quiet(cyclic_game(3), 0.0, method="sppo", max_iter=200)
+    np.testing.assert_allclose(r.policy, np.ones(3) / 3, atol=1e-2)
