@@ -63,12 +63,45 @@ def cmd_info(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_solve(args) -> int:
+    import numpy as np
+
+    import nashmp
+    P = np.load(args.matrix)
+    r = nashmp.solve(P, args.beta, method=args.method, eta=args.eta, tol=args.tol,
+                     max_iter=args.max_iter, backend=args.backend,
+                     antisymmetrize=args.antisymmetrize)
+    print(r)
+    if args.out:
+        np.save(args.out, r.policy)
+        print(f"policy written to {args.out}")
+    return 0 if r.success else 1
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="nashmp", description="Nash equilibria of preference games.")
     p.add_argument("--include-dir", action="store_true", help="print the C header folder and exit")
     p.add_argument("--cmake-dir", action="store_true", help="print the CMake package folder and exit")
     sub = p.add_subparsers(dest="cmd")
     sub.add_parser("info", help="versions, backends, threads and CPU features")
+    d = sub.add_parser("demo", help="Nash-MP against the baselines on random intransitive games")
+    d.add_argument("-B", type=int, default=64, help="number of games (default 64)")
+    d.add_argument("-K", type=int, default=500, help="actions per game (default 500)")
+    d.add_argument("--beta", type=float, default=0.01)
+    d.add_argument("--target", type=float, default=1e-6, help="exploitability target")
+    d.add_argument("--plot", default="nashmp-demo.png", help="plot file ('' for none)")
+    d.add_argument("--backend", default="auto")
+    d.add_argument("--no-progress", action="store_true")
+    s = sub.add_parser("solve", help="solve the game(s) in a .npy file of shape (..., K, K)")
+    s.add_argument("matrix", help=".npy file holding P")
+    s.add_argument("--beta", type=float, required=True)
+    s.add_argument("--method", default="nash_mp")
+    s.add_argument("--eta", type=float, default=None)
+    s.add_argument("--tol", type=float, default=1e-8)
+    s.add_argument("--max-iter", type=int, default=10_000)
+    s.add_argument("--backend", default="auto")
+    s.add_argument("--antisymmetrize", action="store_true")
+    s.add_argument("--out", help="write the equilibrium policy to this .npy file")
     args = p.parse_args(argv)
     if args.include_dir or args.cmake_dir:
         import nashmp
@@ -76,5 +109,12 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "info":
         return cmd_info(args)
+    if args.cmd == "demo":
+        from ._demo import run
+        run(B=args.B, K=args.K, beta=args.beta, target=args.target, plot=args.plot,
+            progress=not args.no_progress, backend=args.backend)
+        return 0
+    if args.cmd == "solve":
+        return cmd_solve(args)
     p.print_help()
     return 2
