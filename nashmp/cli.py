@@ -1,4 +1,4 @@
-"""The ``nashmp`` command: ``info`` (and, as they land, ``solve``, ``bench``, ``demo``)."""
+"""The ``nashmp`` command: ``info``, ``demo``, ``solve``, ``bench``."""
 from __future__ import annotations
 
 import argparse
@@ -102,6 +102,15 @@ def main(argv=None) -> int:
     s.add_argument("--backend", default="auto")
     s.add_argument("--antisymmetrize", action="store_true")
     s.add_argument("--out", help="write the equilibrium policy to this .npy file")
+    b = sub.add_parser("bench", help="kernels and solvers against NumPy/SciPy/PyTorch/JAX and the "
+                                     "machine's limits (see bench/README.md)")
+    b.add_argument("--quick", action="store_true", help="a smaller subset (< 20 s)")
+    b.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    b.add_argument("--plot", metavar="FILE", help="write convergence and scaling plots (PNG)")
+    b.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"),
+                   help="compare two JSON results instead of running; exit 1 on a slowdown")
+    b.add_argument("--threshold", type=float, default=0.15,
+                   help="allowed slowdown for --compare (default 0.15)")
     args = p.parse_args(argv)
     if args.include_dir or args.cmake_dir:
         import nashmp
@@ -116,5 +125,10 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "solve":
         return cmd_solve(args)
+    if args.cmd == "bench":
+        from . import _bench
+        if args.compare:
+            return 1 if _bench.compare(*args.compare, threshold=args.threshold) else 0
+        return _bench.main(args.quick, args.json, args.plot)
     p.print_help()
     return 2
