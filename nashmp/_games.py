@@ -16,21 +16,40 @@ def check_preference(P, *, antisymmetrize=False, atol=1e-6, name="P"):
     k = P.shape[-1]
     if P.shape[-2] != k:
         raise ValueError(f"{name} must be square on its last two axes (..., K, K), got {P.shape}")
-    if not np.isfinite(P).all():
+    dev, lo, hi = _deviation(P)
+    if not np.isfinite([dev, lo, hi]).all():
         raise ValueError(f"{name} must not contain NaN or inf")
-    PT = np.swapaxes(P, -1, -2)
     if antisymmetrize:
-        P = ((P + (1 - PT)) / 2).astype(P.dtype, copy=False)
-    else:
-        dev = np.abs(P + PT - 1).max()
-        if dev > atol:
-            raise ValueError(f"{name} must satisfy P + P^T = 1 (antisymmetric preferences) within "
-                             f"atol={atol}, max deviation is {dev:.3g}; pass antisymmetrize=True "
-                             "to use (P + 1 - P^T) / 2")
-    lo, hi = P.min(), P.max()
+        P = ((P + (1 - np.swapaxes(P, -1, -2))) / 2).astype(P.dtype, copy=False)
+    elif dev > atol:
+        raise ValueError(f"{name} must satisfy P + P^T = 1 (antisymmetric preferences) within "
+                         f"atol={atol}, max deviation is {dev:.3g}; pass antisymmetrize=True "
+                         "to use (P + 1 - P^T) / 2")
     if lo < -atol or hi > 1 + atol:
         raise ValueError(f"{name} must have entries in [0, 1], got range [{lo:.3g}, {hi:.3g}]")
     return P
+
+
+_TILE = 256
+
+
+def _deviation(P):
+    """``(max |P + P^T - 1|, min P, max P)`` in cache-sized tile pairs (one pass over P, no
+    K x K temporaries); NaN or inf anywhere makes a result NaN or inf."""
+    k = P.shape[-1]
+    devs, los, his = [], [], []
+    for i0 in range(0, k, _TILE):
+        for j0 in range(i0, k, _TILE):
+            a = P[..., i0:i0 + _TILE, j0:j0 + _TILE]
+            b = P[..., j0:j0 + _TILE, i0:i0 + _TILE]
+            t = a + np.swapaxes(b, -1, -2)
+            t -= 1
+            devs.append(np.abs(t).max())
+            for blk in (a, b) if j0 != i0 else (a,):
+                los.append(blk.min())
+                his.append(blk.max())
+    # np.max / np.min propagate NaN (Python's max / min would drop it)
+    return float(np.max(devs)), float(np.min(los)), float(np.max(his))
 
 
 def log_policy(p, name, k, *, full_support):
