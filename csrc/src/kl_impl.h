@@ -54,6 +54,79 @@ NASHMP_INLINE double SFX(kl_row)(const T *NASHMP_RESTRICT p, const T *NASHMP_RES
             *bad = 1;
     return (acc[0] + acc[2]) + (acc[1] + acc[3]);
 }
+
+/*
+ * Fast path of kl_row for rows without special values: per element one exp_red, one subtract,
+ * one FMA, and two cheap checks. Terms with p_j = -inf are 0 through the masked difference
+ * (p_j - q_j is replaced by 0; exp_red(-inf) is already 0), whatever q_j holds. Everything else
+ * that needs care makes the row fall back to kl_row (returns nonzero, *res unspecified):
+ *   - p_j > EXPMAX or +inf, q_j = NaN or +inf: flagged per lane;
+ *   - p_j = NaN: the difference is NaN (the mask keeps NaN), the sum is NaN;
+ *   - q_j = -inf with p_j > -inf: the term is +inf (or NaN when exp_red flushed p_j to 0), so
+ *     the sum is not finite.
+ * A finite sum with no flag is exactly what kl_row computes up to the summation order.
+ * The terms are in T; float terms are summed in float over at most 32 elements (4 vectors),
+ * then in double lanes.
+ */
+NASHMP_INLINE int SFX(kl_row_fast)(const T *NASHMP_RESTRICT p, const T *NASHMP_RESTRICT q,
+                                   int64_t k, double *res)
+{
+    nashmp_v4d acc = {0.0, 0.0, 0.0, 0.0};
+    VF acc0, acc1, a0, b0, a1, b1, ninf, zero;
+    VI flag;
+    int64_t j = 0;
+    int l;
+    for (l = 0; l < W; l++) {
+        acc0[l] = acc1[l] = zero[l] = (T)0;
+        ninf[l] = -TINF;
+        flag[l] = 0;
+    }
+    for (; j + 2 * W <= k; j += 2 * W) {
+        memcpy(&a0, p + j, sizeof a0);
+        memcpy(&b0, q + j, sizeof b0);
+        memcpy(&a1, p + j + W, sizeof a1);
+        memcpy(&b1, q + j + W, sizeof b1);
+        flag |= (a0 > EXPMAX) | ~(b0 < TINF) | (a1 > EXPMAX) | ~(b1 < TINF);
+        acc0 += VEXP(a0) * (VF)((VI)(a0 - b0) & (a0 != ninf));
+        acc1 += VEXP(a1) * (VF)((VI)(a1 - b1) & (a1 != ninf));
+        if (W == 8 && (j & (4 * W - 1)) == 2 * W) { /* float: every 32 elements, fold the */
+            acc += VSUM4(acc0 + acc1);               /* float partial sums into double */
+            acc0 = zero;
+            acc1 = zero;
+        }
+    }
+    for (; j < k; j += W) { /* < 2W left: full vector, or the last W with lanes before j off */
+        if (j + W <= k) {
+            memcpy(&a0, p + j, sizeof a0);
+            memcpy(&b0, q + j, sizeof b0);
+        } else if (k >= W) {
+            VI lane, keep;
+            for (l = 0; l < W; l++)
+                lane[l] = l;
+            keep = lane >= (int)(W - (k - j));
+            memcpy(&a0, p + k - W, sizeof a0);
+            memcpy(&b0, q + k - W, sizeof b0);
+            a0 = NASHMP_VSEL(VI, VF, keep, a0, ninf);
+            b0 = (VF)((VI)b0 & keep);
+        } else {
+            T pa[W], pb[W];
+            for (l = 0; l < W; l++) {
+                pa[l] = j + l < k ? p[j + l] : -TINF;
+                pb[l] = j + l < k ? q[j + l] : (T)0;
+            }
+            memcpy(&a0, pa, sizeof a0);
+            memcpy(&b0, pb, sizeof b0);
+        }
+        flag |= (a0 > EXPMAX) | ~(b0 < TINF);
+        acc0 += VEXP(a0) * (VF)((VI)(a0 - b0) & (a0 != ninf));
+    }
+    acc += VSUM4(acc0 + acc1);
+    for (l = 0; l < W; l++)
+        if (flag[l])
+            return 1;
+    *res = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+    return !(*res - *res == 0.0);
+}
 #else
 /* KL of one row: sum_j exp(p_j) (p_j - q_j), double lanes. *bad set on NaN / +inf input. */
 NASHMP_INLINE double SFX(kl_row)(const T *NASHMP_RESTRICT p, const T *NASHMP_RESTRICT q,
@@ -99,8 +172,15 @@ NASHMP_HOT static int SFX(kl_rows)(const T *p, int64_t ldp, const T *q, int64_t 
 {
     int bad = 0;
     int64_t i;
-    for (i = r0; i < r1; i++)
-        out[i] = (T)SFX(kl_row)(p + i * ldp, q + i * ldq, k, &bad);
+    for (i = r0; i < r1; i++) {
+        const T *pi = p + i * ldp, *qi = q + i * ldq;
+        double r;
+#ifdef NASHMP_VEXT
+        if (SFX(kl_row_fast)(pi, qi, k, &r) != 0)
+#endif
+            r = SFX(kl_row)(pi, qi, k, &bad);
+        out[i] = (T)r;
+    }
     return bad;
 }
 

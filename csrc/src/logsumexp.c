@@ -1,11 +1,13 @@
 /*
  * logsumexp, log_softmax, softmax over the last axis (f64 and f32).
  *
- * One pass over memory per row: the row is read in blocks of NASHMP_CHUNK elements; for each
- * block the max is taken, the running sum is rescaled if the max grew, and exp(x - max) is
+ * One pass over memory per row: the row is read in blocks of NASHMP_LSE_CHUNK elements; for
+ * each block the max is taken, the running sum is rescaled if the max grew, and exp(x - max) is
  * accumulated (double lanes; f32 evaluates exp in float). log_softmax / softmax then write the
- * output from the (max, sum) pair. NaN / +inf inputs are detected from the block max (NaN-sticky)
- * at no extra pass.
+ * output from the (max, sum) pair. NaN / +inf inputs are detected from the block max (+inf) and
+ * from the NaN-propagating exp sum (NaN) at no extra pass. logsumexp of short rows
+ * (k <= NASHMP_SMALL_K) runs 4 (double) / 8 (float) rows at once, one row per lane of the
+ * reductions (nashmp_lse4_f64 / nashmp_lse8_f32 in lse_block.h).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -19,24 +21,32 @@
 #define TILE_LSE nashmp_tile_lse_f64
 #define EXPSUM nashmp_chunk_expsum_f64
 #define CHUNKMAX nashmp_chunk_max_f64
+#define SMALL_LSE nashmp_lse4_f64
+#define SMALL_G 4
 #include "logsumexp_impl.h"
 #undef T
 #undef SFX
 #undef TILE_LSE
 #undef EXPSUM
 #undef CHUNKMAX
+#undef SMALL_LSE
+#undef SMALL_G
 
 #define T float
 #define SFX(n) n##_f32
 #define TILE_LSE nashmp_tile_lse_f32
 #define EXPSUM nashmp_chunk_expsum_f32
 #define CHUNKMAX nashmp_chunk_max_f32
+#define SMALL_LSE nashmp_lse8_f32
+#define SMALL_G 8
 #include "logsumexp_impl.h"
 #undef T
 #undef SFX
 #undef TILE_LSE
 #undef EXPSUM
 #undef CHUNKMAX
+#undef SMALL_LSE
+#undef SMALL_G
 
 int nashmp_logsumexp_f64(const double *x, int64_t batch, int64_t k, int64_t ldx, double *out)
 {

@@ -5,6 +5,8 @@
  *   TILE_LSE nashmp_tile_lse_f64 / _f32
  *   EXPSUM   nashmp_chunk_expsum_f64 / _f32 (sum of exp(x - m), optionally stored)
  *   CHUNKMAX nashmp_chunk_max_f64 / _f32
+ *   SMALL_LSE, SMALL_G  nashmp_lse4_f64 / nashmp_lse8_f32 and its row count (rows of
+ *            k <= NASHMP_SMALL_K, vector-extension builds)
  */
 
 enum { SFX(MODE_LSE) = 0, SFX(MODE_LOGSM) = 1, SFX(MODE_SM) = 2 };
@@ -38,8 +40,8 @@ NASHMP_INLINE void SFX(finish)(const T *x, int64_t n, T *out, nashmp_ms st, int 
         /* long rows (tiled): second exp per element; x - m <= 0 */
         const T m = (T)st.m, inv = (T)(1.0 / st.s);
         int64_t c;
-        for (c = 0; c < n; c += NASHMP_CHUNK) {
-            int64_t len = n - c < NASHMP_CHUNK ? n - c : NASHMP_CHUNK;
+        for (c = 0; c < n; c += NASHMP_LSE_CHUNK) {
+            int64_t len = n - c < NASHMP_LSE_CHUNK ? n - c : NASHMP_LSE_CHUNK;
             EXPSUM(x + c, len, m, out + c);
             for (j = 0; j < len; j++)
                 out[c + j] *= inv;
@@ -56,16 +58,16 @@ NASHMP_INLINE void SFX(finish)(const T *x, int64_t n, T *out, nashmp_ms st, int 
  */
 NASHMP_INLINE int SFX(softmax_row)(const T *x, int64_t k, T *out)
 {
-    double cm[NASHMP_TILE / NASHMP_CHUNK];
+    double cm[NASHMP_TILE / NASHMP_LSE_CHUNK];
     nashmp_ms st = nashmp_ms_init();
     double inv;
     int64_t c, j;
-    for (c = 0; c < k; c += NASHMP_CHUNK) {
-        int64_t len = k - c < NASHMP_CHUNK ? k - c : NASHMP_CHUNK;
+    for (c = 0; c < k; c += NASHMP_LSE_CHUNK) {
+        int64_t len = k - c < NASHMP_LSE_CHUNK ? k - c : NASHMP_LSE_CHUNK;
         double m = nashmp_ms_rescale(&st, (double)CHUNKMAX(x + c, len));
         if (m == NASHMP_INF_F64 || m != m)
             return 1;
-        cm[c / NASHMP_CHUNK] = m;
+        cm[c / NASHMP_LSE_CHUNK] = m;
         if (m > -NASHMP_INF_F64)
             st.s += EXPSUM(x + c, len, (T)m, out + c);
         else /* all -inf so far */
@@ -75,9 +77,9 @@ NASHMP_INLINE int SFX(softmax_row)(const T *x, int64_t k, T *out)
     if (st.m == -NASHMP_INF_F64) /* all -inf: zeros written above */
         return 0;
     inv = 1.0 / st.s;
-    for (c = 0; c < k; c += NASHMP_CHUNK) {
-        int64_t len = k - c < NASHMP_CHUNK ? k - c : NASHMP_CHUNK;
-        const double mc = cm[c / NASHMP_CHUNK];
+    for (c = 0; c < k; c += NASHMP_LSE_CHUNK) {
+        int64_t len = k - c < NASHMP_LSE_CHUNK ? k - c : NASHMP_LSE_CHUNK;
+        const double mc = cm[c / NASHMP_LSE_CHUNK];
         const T f = (T)(mc == st.m ? inv : nashmp_exp_f64(mc - st.m) * inv);
         T *o = out + c;
         for (j = 0; j < len; j++)
@@ -91,8 +93,13 @@ NASHMP_HOT static int SFX(lse_rows)(const T *x, int64_t ldx, int64_t k, int64_t 
                                     T *out, int64_t ldo, int mode)
 {
     int bad = 0;
-    int64_t i;
-    for (i = r0; i < r1; i++) {
+    int64_t i = r0;
+#ifdef NASHMP_VEXT
+    if (mode == SFX(MODE_LSE) && k <= NASHMP_SMALL_K) /* short rows: G rows per step */
+        for (; i + SMALL_G <= r1; i += SMALL_G)
+            bad |= SMALL_LSE(x + i * ldx, ldx, k, out + i);
+#endif
+    for (; i < r1; i++) {
         const T *xi = x + i * ldx;
         nashmp_ms st;
         if (mode == SFX(MODE_SM) && k <= NASHMP_TILE) {

@@ -19,9 +19,18 @@
 #define NASHMP_L32 16
 /* Online block size: the block max is taken, then exp(x - running max) summed, from L1. */
 #define NASHMP_CHUNK 256
+/* Block size of the log-sum-exp kernels themselves (logsumexp / softmax / log_softmax):
+ * larger, so that a row of up to 1024 elements is one block (one max pass, one exp pass, no
+ * rescale); 8 KiB of doubles still sits in L1. */
+#ifndef NASHMP_LSE_CHUNK
+#define NASHMP_LSE_CHUNK 1024
+#endif
 /* Rows longer than this are reduced as fixed tiles whose (max, sum) states are merged left to
  * right; tiles of one row may run on different threads (same result as serial). */
 #define NASHMP_TILE 32768
+#if NASHMP_TILE % NASHMP_LSE_CHUNK != 0
+#error "NASHMP_LSE_CHUNK must divide NASHMP_TILE"
+#endif
 
 /* max with NaN stickiness: once a lane has seen NaN it stays NaN. */
 #define NASHMP_MAXNAN(v, m) ((((v) > (m)) | ((v) != (v))) ? (v) : (m)) /* scalar only */
@@ -126,6 +135,44 @@ typedef double nashmp_v8d __attribute__((vector_size(64)));
 NASHMP_DEFINE_MAXMIN(f64, double, nashmp_v4d, nashmp_v4l, 4, NASHMP_INF_F64)
 NASHMP_DEFINE_MAXMIN(f32, float, nashmp_v8f, nashmp_v8i, 8, NASHMP_INF_F32)
 
+/*
+ * Max of a chunk that may ignore NaN (NaN elements are skipped; the result is -inf for a chunk of
+ * only -inf / NaN): 2 operations per vector instead of 4. For nashmp_tile_lse_*, which detects
+ * NaN from the exp sum (NaN-propagating exp) instead. n >= 1.
+ */
+#ifdef NASHMP_VEXT
+#define NASHMP_DEFINE_MAXFAST(SFX, T, VF, VI, W, TINF)                                         \
+    NASHMP_INLINE T nashmp_chunk_max_fast_##SFX(const T *NASHMP_RESTRICT x, int64_t n)        \
+    {                                                                                          \
+        T m = -TINF;                                                                           \
+        int64_t j = 0;                                                                         \
+        int l;                                                                                 \
+        if (n >= (W)) {                                                                        \
+            VF m0, m1, v0, v1;                                                                 \
+            for (l = 0; l < (W); l++)                                                          \
+                m0[l] = m1[l] = -TINF;                                                         \
+            for (; j + 2 * (W) <= n; j += 2 * (W)) {                                           \
+                memcpy(&v0, x + j, sizeof v0);                                                 \
+                memcpy(&v1, x + j + (W), sizeof v1);                                           \
+                m0 = NASHMP_VSEL(VI, VF, v0 > m0, v0, m0);                                     \
+                m1 = NASHMP_VSEL(VI, VF, v1 > m1, v1, m1);                                     \
+            }                                                                                  \
+            for (; j < n; j += (W)) { /* the last load may overlap: harmless for a max */     \
+                memcpy(&v0, j + (W) <= n ? x + j : x + n - (W), sizeof v0);                    \
+                m0 = NASHMP_VSEL(VI, VF, v0 > m0, v0, m0);                                     \
+            }                                                                                  \
+            m0 = NASHMP_VSEL(VI, VF, m1 > m0, m1, m0);                                         \
+            for (l = 0; l < (W); l++)                                                          \
+                m = m0[l] > m ? m0[l] : m;                                                     \
+        }                                                                                      \
+        for (; j < n; j++)                                                                     \
+            m = x[j] > m ? x[j] : m;                                                           \
+        return m;                                                                              \
+    }
+NASHMP_DEFINE_MAXFAST(f64, double, nashmp_v4d, nashmp_v4l, 4, NASHMP_INF_F64)
+NASHMP_DEFINE_MAXFAST(f32, float, nashmp_v8f, nashmp_v8i, 8, NASHMP_INF_F32)
+#endif
+
 /* NaN-aware max of a chunk: NaN if x holds NaN. */
 NASHMP_INLINE double nashmp_chunk_max_f64(const double *NASHMP_RESTRICT x, int64_t n)
 {
@@ -148,26 +195,67 @@ NASHMP_INLINE float nashmp_chunk_max_f32(const float *NASHMP_RESTRICT x, int64_t
  */
 NASHMP_INLINE nashmp_v4d nashmp_vexp_red_f64(nashmp_v4d x)
 {
-    const nashmp_v4d t = x * 0x1.71547652b82fep+0 + 0x1.8p52;
+    const nashmp_v4d t = x * NASHMP_EXPRED_INVL_F64 + 0x1.8p52;
     const nashmp_v4d n = t - 0x1.8p52;
-    nashmp_v4d r = x - n * 0x1.62e42fee00000p-1, r2, p;
-    r = r - n * 0x1.a39ef35793c76p-33;
+    const nashmp_v4u ti = (nashmp_v4u)t, j = ti & 255u;
+    nashmp_v4d r = x - n * NASHMP_EXPRED_L_HI_F64, r2, p, s;
+    /* table lookup as four scalar loads: measured faster than vgatherqpd on Zen 3, and the
+     * same code serves both target clones */
+    const nashmp_v4u tb = {nashmp_expred_tab_f64[j[0]], nashmp_expred_tab_f64[j[1]],
+                           nashmp_expred_tab_f64[j[2]], nashmp_expred_tab_f64[j[3]]};
+    r = r - n * NASHMP_EXPRED_L_LO_F64;
     r2 = r * r;
-    p = (r2 * NASHMP_EXPRED_Q_F64(r, r2) + r) + 1.0;
-    p = (nashmp_v4d)((nashmp_v4u)p + ((nashmp_v4u)t << 52));
+    p = NASHMP_EXPRED_P_F64(r, r2);
+    s = (nashmp_v4d)(tb + (ti << 44));
+    p = s * p + s;
     return (nashmp_v4d)((nashmp_v4l)p & (x >= NASHMP_EXPRED_MIN_F64));
+}
+
+/* The same with NaN kept: x = NaN gives NaN (mask ~(x < MIN) instead of (x >= MIN); the
+ * exponent bits come from t and the rest is arithmetic, so NaN reaches the result). Used by the
+ * exp sums below, whose callers then detect NaN from the sum (nashmp_tile_lse_*) or have
+ * excluded it already (NaN-aware max first). */
+NASHMP_INLINE nashmp_v4d nashmp_vexp_red_keepnan_f64(nashmp_v4d x)
+{
+    const nashmp_v4d t = x * NASHMP_EXPRED_INVL_F64 + 0x1.8p52;
+    const nashmp_v4d n = t - 0x1.8p52;
+    const nashmp_v4u ti = (nashmp_v4u)t, j = ti & 255u;
+    nashmp_v4d r = x - n * NASHMP_EXPRED_L_HI_F64, r2, p, s;
+    const nashmp_v4u tb = {nashmp_expred_tab_f64[j[0]], nashmp_expred_tab_f64[j[1]],
+                           nashmp_expred_tab_f64[j[2]], nashmp_expred_tab_f64[j[3]]};
+    r = r - n * NASHMP_EXPRED_L_LO_F64;
+    r2 = r * r;
+    p = NASHMP_EXPRED_P_F64(r, r2);
+    s = (nashmp_v4d)(tb + (ti << 44));
+    p = s * p + s;
+    return (nashmp_v4d)((nashmp_v4l)p & ~(x < NASHMP_EXPRED_MIN_F64));
 }
 
 NASHMP_INLINE nashmp_v8f nashmp_vexp_red_f32(nashmp_v8f x)
 {
-    const nashmp_v8f t = x * 0x1.715476p+0f + 0x1.8p23f;
+    const nashmp_v8u tab = NASHMP_EXPRED_TAB_F32;
+    const nashmp_v8f t = x * NASHMP_EXPRED_INVL_F32 + 0x1.8p23f;
     const nashmp_v8f n = t - 0x1.8p23f;
-    nashmp_v8f r = x - n * 0x1.62e4p-1f, r2, p;
-    r = r - n * 0x1.7f7d1cp-20f;
-    r2 = r * r;
-    p = (r2 * NASHMP_EXPRED_Q_F32(r, r2) + r) + 1.0f;
-    p = (nashmp_v8f)((nashmp_v8u)p + ((nashmp_v8u)t << 23));
+    nashmp_v8f r = x - n * NASHMP_EXPRED_L_HI_F32, p, s;
+    r = r - n * NASHMP_EXPRED_L_LO_F32;
+    p = NASHMP_EXPRED_P_F32(r);
+    /* lane-wise tab[t & 7]: one vpermps in the x86-64-v3 clone */
+    s = (nashmp_v8f)(__builtin_shuffle(tab, (nashmp_v8u)t) + ((nashmp_v8u)t << 20));
+    p = (s * r) * p + s;
     return (nashmp_v8f)((nashmp_v8i)p & (x >= NASHMP_EXPRED_MIN_F32));
+}
+
+NASHMP_INLINE nashmp_v8f nashmp_vexp_red_keepnan_f32(nashmp_v8f x)
+{
+    const nashmp_v8u tab = NASHMP_EXPRED_TAB_F32;
+    const nashmp_v8f t = x * NASHMP_EXPRED_INVL_F32 + 0x1.8p23f;
+    const nashmp_v8f n = t - 0x1.8p23f;
+    nashmp_v8f r = x - n * NASHMP_EXPRED_L_HI_F32, p, s;
+    r = r - n * NASHMP_EXPRED_L_LO_F32;
+    p = NASHMP_EXPRED_P_F32(r);
+    s = (nashmp_v8f)(__builtin_shuffle(tab, (nashmp_v8u)t) + ((nashmp_v8u)t << 20));
+    p = (s * r) * p + s;
+    return (nashmp_v8f)((nashmp_v8i)p & ~(x < NASHMP_EXPRED_MIN_F32));
 }
 
 /* Sum of the 8 floats of v, in double (two halves converted, then added). */
@@ -195,8 +283,8 @@ NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double 
     for (; j + 8 <= n; j += 8) {
         memcpy(&v0, x + j, sizeof v0);
         memcpy(&v1, x + j + 4, sizeof v1);
-        v0 = nashmp_vexp_red_f64(v0 - m);
-        v1 = nashmp_vexp_red_f64(v1 - m);
+        v0 = nashmp_vexp_red_keepnan_f64(v0 - m);
+        v1 = nashmp_vexp_red_keepnan_f64(v1 - m);
         s0 += v0;
         s1 += v1;
         if (out) {
@@ -206,7 +294,7 @@ NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double 
     }
     if (j + 4 <= n) {
         memcpy(&v0, x + j, sizeof v0);
-        v0 = nashmp_vexp_red_f64(v0 - m);
+        v0 = nashmp_vexp_red_keepnan_f64(v0 - m);
         s0 += v0;
         if (out)
             memcpy(out + j, &v0, sizeof v0);
@@ -228,7 +316,7 @@ NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double 
             memcpy(pad + 4 - len, x + j, (size_t)len * sizeof(double));
             memcpy(&v0, pad, sizeof v0);
         }
-        v0 = nashmp_vexp_red_f64(v0 - m);
+        v0 = nashmp_vexp_red_keepnan_f64(v0 - m);
         s0 += v0;
         if (out) {
             int64_t l;
@@ -255,10 +343,10 @@ NASHMP_INLINE double nashmp_chunk_expsum_f32(const float *x, int64_t n, float m,
         memcpy(&v1, x + j + 8, sizeof v1);
         memcpy(&v2, x + j + 16, sizeof v2);
         memcpy(&v3, x + j + 24, sizeof v3);
-        v0 = nashmp_vexp_red_f32(v0 - m);
-        v1 = nashmp_vexp_red_f32(v1 - m);
-        v2 = nashmp_vexp_red_f32(v2 - m);
-        v3 = nashmp_vexp_red_f32(v3 - m);
+        v0 = nashmp_vexp_red_keepnan_f32(v0 - m);
+        v1 = nashmp_vexp_red_keepnan_f32(v1 - m);
+        v2 = nashmp_vexp_red_keepnan_f32(v2 - m);
+        v3 = nashmp_vexp_red_keepnan_f32(v3 - m);
         if (out) {
             memcpy(out + j, &v0, sizeof v0);
             memcpy(out + j + 8, &v1, sizeof v1);
@@ -269,7 +357,7 @@ NASHMP_INLINE double nashmp_chunk_expsum_f32(const float *x, int64_t n, float m,
     }
     for (; j + 8 <= n; j += 8) {
         memcpy(&v0, x + j, sizeof v0);
-        v0 = nashmp_vexp_red_f32(v0 - m);
+        v0 = nashmp_vexp_red_keepnan_f32(v0 - m);
         s0 += nashmp_v8f_sum2_f64(v0);
         if (out)
             memcpy(out + j, &v0, sizeof v0);
@@ -292,7 +380,7 @@ NASHMP_INLINE double nashmp_chunk_expsum_f32(const float *x, int64_t n, float m,
             memcpy(pad + 8 - len, x + j, (size_t)len * sizeof(float));
             memcpy(&v0, pad, sizeof v0);
         }
-        v0 = nashmp_vexp_red_f32(v0 - m);
+        v0 = nashmp_vexp_red_keepnan_f32(v0 - m);
         s0 += nashmp_v8f_sum2_f64(v0);
         if (out) {
             memcpy(e, &v0, sizeof e);
@@ -301,6 +389,218 @@ NASHMP_INLINE double nashmp_chunk_expsum_f32(const float *x, int64_t n, float m,
         }
     }
     return (s0[0] + s0[2]) + (s0[1] + s0[3]);
+}
+
+/*
+ * Short rows, lanes = rows: logsumexp of G rows of k <= NASHMP_SMALL_K elements at once
+ * (G = 4 doubles / 8 floats, one row per lane of the reductions). Each row is still read with
+ * full vectors (its last partial vector masked to -inf), but the per-row horizontal reductions,
+ * the rescale logic and the scalar log are replaced by transposing reductions (the G row
+ * vectors of partial maxima / sums become one vector with one row per lane) and one vector log
+ * for G rows. Rows are independent (any ldx, including 0). Returns nonzero if some row holds
+ * NaN or +inf (its output is then unspecified, as in the row-by-row path).
+ * Differences from the row-by-row path: the exp sum is added in another order (at most 31
+ * additions of terms <= 1: |difference| <= 64 * 2^-53 * max(1, |lse|) for double, typically a
+ * few ulps); float sums stay in float (up to 32 terms <= 1, <= 6 roundings in a tree: <= 4e-7
+ * relative) before the double log, so |difference| <= 1e-6 * max(1, |lse|) for float. Both
+ * bounds are tested (csrc/tests/test_kernels.c, test_small_rows_*), and both paths stay within
+ * the kernels' accuracy contract (1e-13 / 2e-6 relative).
+ */
+#define NASHMP_SMALL_K 32
+
+/* log(x) of 4 lanes, x >= 1 (as nashmp_log_pos_f64, same constants and steps). */
+NASHMP_INLINE nashmp_v4d nashmp_vlog_pos_f64(nashmp_v4d x)
+{
+    const nashmp_v4u u = (nashmp_v4u)x;
+    /* x >= 1: u - bits(sqrt(1/2)) >= 0, so a logical shift gives the exponent e >= 0 */
+    const nashmp_v4u e = (u - 0x3fe6a09e667f3bcdull) >> 52;
+    const nashmp_v4d f = (nashmp_v4d)(u - (e << 52));
+    const nashmp_v4d a = f - 1.0;
+    const nashmp_v4d q = a / (f + 1.0), z = q * q, z2 = z * z;
+    /* (double)e for 0 <= e < 2^51 without vcvtqq2pd (AVX-512): 2^52 + e, minus 2^52 */
+    const nashmp_v4d de = (nashmp_v4d)(e + 0x4330000000000000ull) - 0x1p52;
+    const nashmp_v4d p01 = 0x1.999999999999ap-2 * z + 0x1.5555555555555p-1;
+    const nashmp_v4d p23 = 0x1.c71c71c71c71cp-3 * z + 0x1.2492492492492p-2;
+    const nashmp_v4d p45 = 0x1.3b13b13b13b14p-3 * z + 0x1.745d1745d1746p-3;
+    const nashmp_v4d p67 = 0x1.e1e1e1e1e1e1ep-4 * z + 0x1.1111111111111p-3;
+    const nashmp_v4d p89 = 0x1.8618618618618p-4 * z + 0x1.af286bca1af28p-4;
+    const nashmp_v4d p = (((p89 * z2 + p67) * z2 + p45) * z2 + p23) * z2 + p01;
+    const nashmp_v4d lf = 2.0 * q + q * z * p;
+    return de * 0x1.62e42fee00000p-1 + (de * 0x1.a39ef35793c76p-33 + lf);
+}
+
+/* v = max(v, w) lane-wise (NaN: whichever; callers track NaN separately). */
+#define NASHMP_VMAXSEL(VI, VF, v, w) ((v) = NASHMP_VSEL(VI, VF, (w) > (v), (w), (v)))
+
+/* Loads vector number c of a row of k elements (c * W < k); the last one, when partial, is
+ * the row's last W elements with the lanes before c*W set to -inf (k >= W), or a padded copy
+ * (k < W). */
+#define NASHMP_LOAD_ROWVEC(T, VF, VI, W, TINF, xr, k, c, v)                                    \
+    do {                                                                                       \
+        const int64_t j_ = (int64_t)(c) * (W);                                                 \
+        if (j_ + (W) <= (k)) {                                                                 \
+            memcpy(&(v), (xr) + j_, sizeof(v));                                                \
+        } else if ((k) >= (W)) {                                                               \
+            VI lane_, keep_;                                                                   \
+            VF ninf_;                                                                          \
+            int l_;                                                                            \
+            for (l_ = 0; l_ < (W); l_++) {                                                     \
+                lane_[l_] = l_;                                                                \
+                ninf_[l_] = -TINF;                                                             \
+            }                                                                                  \
+            keep_ = lane_ >= (int)((W) - ((k) - j_));                                          \
+            memcpy(&(v), (xr) + (k) - (W), sizeof(v));                                         \
+            (v) = NASHMP_VSEL(VI, VF, keep_, (v), ninf_);                                      \
+        } else {                                                                               \
+            T pad_[W];                                                                         \
+            int l_;                                                                            \
+            for (l_ = 0; l_ < (W); l_++)                                                       \
+                pad_[l_] = l_ < (k) ? (xr)[l_] : -TINF;                                        \
+            memcpy(&(v), pad_, sizeof(v));                                                     \
+        }                                                                                      \
+    } while (0)
+
+NASHMP_INLINE int nashmp_lse4_f64(const double *x, int64_t ldx, int64_t k, double *out)
+{
+    const int64_t nv = (k + 3) / 4;
+    nashmp_v4d mx[4], sm[4], v, t0, t1, m, s, res;
+    nashmp_v4l nan = {0, 0, 0, 0};
+    int64_t c;
+    int r, l;
+    for (r = 0; r < 4; r++) {
+        const double *xr = x + r * ldx;
+        for (l = 0; l < 4; l++)
+            mx[r][l] = -NASHMP_INF_F64;
+        for (c = 0; c < nv; c++) {
+            NASHMP_LOAD_ROWVEC(double, nashmp_v4d, nashmp_v4l, 4, NASHMP_INF_F64, xr, k, c, v);
+            NASHMP_VMAXSEL(nashmp_v4l, nashmp_v4d, mx[r], v);
+            nan |= v != v;
+        }
+    }
+    /* transpose-reduce: lane r of m = max of row r */
+    t0 = __builtin_shuffle(mx[0], mx[1], (nashmp_v4l){0, 4, 2, 6});
+    v = __builtin_shuffle(mx[0], mx[1], (nashmp_v4l){1, 5, 3, 7});
+    NASHMP_VMAXSEL(nashmp_v4l, nashmp_v4d, t0, v);
+    t1 = __builtin_shuffle(mx[2], mx[3], (nashmp_v4l){0, 4, 2, 6});
+    v = __builtin_shuffle(mx[2], mx[3], (nashmp_v4l){1, 5, 3, 7});
+    NASHMP_VMAXSEL(nashmp_v4l, nashmp_v4d, t1, v);
+    m = __builtin_shuffle(t0, t1, (nashmp_v4l){0, 1, 4, 5});
+    v = __builtin_shuffle(t0, t1, (nashmp_v4l){2, 3, 6, 7});
+    NASHMP_VMAXSEL(nashmp_v4l, nashmp_v4d, m, v);
+    nan |= m == NASHMP_INF_F64;
+    for (r = 0; r < 4; r++) {
+        const double *xr = x + r * ldx;
+        const nashmp_v4l bc = {r, r, r, r};
+        const nashmp_v4d mr = __builtin_shuffle(m, bc);
+        sm[r] = mr - mr; /* 0 (NaN if mr is: flagged anyway) */
+        for (c = 0; c < nv; c++) {
+            NASHMP_LOAD_ROWVEC(double, nashmp_v4d, nashmp_v4l, 4, NASHMP_INF_F64, xr, k, c, v);
+            sm[r] += nashmp_vexp_red_f64(v - mr); /* -inf - (-inf) = NaN -> 0 */
+        }
+    }
+    t0 = __builtin_shuffle(sm[0], sm[1], (nashmp_v4l){0, 4, 2, 6}) +
+         __builtin_shuffle(sm[0], sm[1], (nashmp_v4l){1, 5, 3, 7});
+    t1 = __builtin_shuffle(sm[2], sm[3], (nashmp_v4l){0, 4, 2, 6}) +
+         __builtin_shuffle(sm[2], sm[3], (nashmp_v4l){1, 5, 3, 7});
+    s = __builtin_shuffle(t0, t1, (nashmp_v4l){0, 1, 4, 5}) +
+        __builtin_shuffle(t0, t1, (nashmp_v4l){2, 3, 6, 7});
+    {
+        const nashmp_v4l allninf = m == -NASHMP_INF_F64;
+        const nashmp_v4d one = {1.0, 1.0, 1.0, 1.0};
+        s = NASHMP_VSEL(nashmp_v4l, nashmp_v4d, allninf, one, s); /* s >= 1 otherwise */
+        res = m + nashmp_vlog_pos_f64(s);
+        res = NASHMP_VSEL(nashmp_v4l, nashmp_v4d, allninf, m, res);
+    }
+    memcpy(out, &res, sizeof res);
+    for (l = 0; l < 4; l++)
+        if (nan[l])
+            return 1;
+    return 0;
+}
+
+NASHMP_INLINE int nashmp_lse8_f32(const float *x, int64_t ldx, int64_t k, float *out)
+{
+    const int64_t nv = (k + 7) / 8;
+    nashmp_v8f mx[8], v, w, m, s;
+    nashmp_v8i nan = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t c;
+    int r, l;
+    /* the 3-level transposing reduction of 8 vectors (OP: max-select or +) into one vector
+     * whose lane r reduces vector r */
+#define NASHMP_T8(OPV, dst)                                                                    \
+    do {                                                                                       \
+        const nashmp_v8i i0 = {0, 8, 2, 10, 4, 12, 6, 14}, i1 = {1, 9, 3, 11, 5, 13, 7, 15};   \
+        const nashmp_v8i k0 = {0, 1, 8, 9, 4, 5, 12, 13}, k1 = {2, 3, 10, 11, 6, 7, 14, 15};   \
+        const nashmp_v8i h0 = {0, 1, 2, 3, 8, 9, 10, 11}, h1 = {4, 5, 6, 7, 12, 13, 14, 15};   \
+        nashmp_v8f a_[4], b_[2];                                                               \
+        int q_;                                                                                \
+        for (q_ = 0; q_ < 4; q_++) {                                                           \
+            a_[q_] = __builtin_shuffle(mx[2 * q_], mx[2 * q_ + 1], i0);                        \
+            w = __builtin_shuffle(mx[2 * q_], mx[2 * q_ + 1], i1);                             \
+            OPV(a_[q_], w);                                                                    \
+        }                                                                                      \
+        for (q_ = 0; q_ < 2; q_++) {                                                           \
+            b_[q_] = __builtin_shuffle(a_[2 * q_], a_[2 * q_ + 1], k0);                        \
+            w = __builtin_shuffle(a_[2 * q_], a_[2 * q_ + 1], k1);                             \
+            OPV(b_[q_], w);                                                                    \
+        }                                                                                      \
+        dst = __builtin_shuffle(b_[0], b_[1], h0);                                             \
+        w = __builtin_shuffle(b_[0], b_[1], h1);                                               \
+        OPV(dst, w);                                                                           \
+    } while (0)
+#define NASHMP_OPMAX(a, b) NASHMP_VMAXSEL(nashmp_v8i, nashmp_v8f, a, b)
+#define NASHMP_OPADD(a, b) ((a) += (b))
+    for (r = 0; r < 8; r++) {
+        const float *xr = x + r * ldx;
+        for (l = 0; l < 8; l++)
+            mx[r][l] = -NASHMP_INF_F32;
+        for (c = 0; c < nv; c++) {
+            NASHMP_LOAD_ROWVEC(float, nashmp_v8f, nashmp_v8i, 8, NASHMP_INF_F32, xr, k, c, v);
+            NASHMP_VMAXSEL(nashmp_v8i, nashmp_v8f, mx[r], v);
+            nan |= v != v;
+        }
+    }
+    NASHMP_T8(NASHMP_OPMAX, m);
+    nan |= m == NASHMP_INF_F32;
+    for (r = 0; r < 8; r++) {
+        const float *xr = x + r * ldx;
+        const nashmp_v8i bc = {r, r, r, r, r, r, r, r};
+        const nashmp_v8f mr = __builtin_shuffle(m, bc);
+        nashmp_v8f acc = mr - mr;
+        for (c = 0; c < nv; c++) {
+            NASHMP_LOAD_ROWVEC(float, nashmp_v8f, nashmp_v8i, 8, NASHMP_INF_F32, xr, k, c, v);
+            acc += nashmp_vexp_red_f32(v - mr);
+        }
+        mx[r] = acc;
+    }
+    NASHMP_T8(NASHMP_OPADD, s);
+#undef NASHMP_T8
+#undef NASHMP_OPMAX
+#undef NASHMP_OPADD
+    {
+        union {
+            nashmp_v8d w;
+            nashmp_v4d h[2];
+        } md, sd;
+        const nashmp_v4d one = {1.0, 1.0, 1.0, 1.0};
+        float res[8];
+        int hh;
+        md.w = __builtin_convertvector(m, nashmp_v8d);
+        sd.w = __builtin_convertvector(s, nashmp_v8d);
+        for (hh = 0; hh < 2; hh++) {
+            const nashmp_v4l allninf = md.h[hh] == -NASHMP_INF_F64;
+            nashmp_v4d sv = NASHMP_VSEL(nashmp_v4l, nashmp_v4d, allninf, one, sd.h[hh]);
+            sv = md.h[hh] + nashmp_vlog_pos_f64(sv);
+            sd.h[hh] = NASHMP_VSEL(nashmp_v4l, nashmp_v4d, allninf, md.h[hh], sv);
+        }
+        for (l = 0; l < 8; l++)
+            res[l] = (float)sd.w[l];
+        memcpy(out, res, sizeof res);
+    }
+    for (l = 0; l < 8; l++)
+        if (nan[l])
+            return 1;
+    return 0;
 }
 #else  /* scalar fallback: same lanes in arrays */
 NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double m, double *out)
@@ -329,6 +629,61 @@ NASHMP_INLINE double nashmp_chunk_expsum_f32(const float *x, int64_t n, float m,
 }
 #endif
 
+#ifdef NASHMP_VEXT
+/*
+ * Sum-only exp for the float log-sum-exp blocks (nashmp_tile_lse_f32): exp_red with the
+ * reduction in one step, r = x - n * L, L = ln2/8 rounded to float (one FMA instead of two).
+ * L's error (<= 3.8e-9 absolute) adds <= |x| * 4.4e-8 to the relative error of exp(x): less
+ * than the rounding of x = value - max itself in float (<= |x| * 6e-8), which the float
+ * log-sum-exp already carries; the documented ulp bounds of exp_red do not apply to this one.
+ * NaN is kept (as nashmp_vexp_red_keepnan_f32).
+ */
+NASHMP_INLINE nashmp_v8f nashmp_vexp_lse_f32(nashmp_v8f x)
+{
+    const nashmp_v8u tab = NASHMP_EXPRED_TAB_F32;
+    const nashmp_v8f t = x * NASHMP_EXPRED_INVL_F32 + 0x1.8p23f;
+    const nashmp_v8f n = t - 0x1.8p23f;
+    const nashmp_v8f r = x - n * 0x1.62e430p-4f;
+    const nashmp_v8f p = NASHMP_EXPRED_P_F32(r);
+    const nashmp_v8f s = (nashmp_v8f)(__builtin_shuffle(tab, (nashmp_v8u)t) + ((nashmp_v8u)t << 20));
+    return (nashmp_v8f)((nashmp_v8i)((s * r) * p + s) & ~(x < NASHMP_EXPRED_MIN_F32));
+}
+
+/* sum_j exp(x_j - m) for nashmp_tile_lse_f32: 64 elements per step, their exps (each <= 1)
+ * added in float by a fixed tree (<= 6 roundings: relative error <= 6 * 2^-24 per step), then
+ * in double lanes; the tail (< 64) through nashmp_chunk_expsum_f32. NaN in x gives NaN. */
+NASHMP_INLINE double nashmp_chunk_lsesum_f32(const float *NASHMP_RESTRICT x, int64_t n, float m)
+{
+    nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0};
+    nashmp_v8f v0, v1, v2, v3, w0, w1, w2, w3;
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        memcpy(&v0, x + j, sizeof v0);
+        memcpy(&v1, x + j + 8, sizeof v1);
+        memcpy(&v2, x + j + 16, sizeof v2);
+        memcpy(&v3, x + j + 24, sizeof v3);
+        memcpy(&w0, x + j + 32, sizeof w0);
+        memcpy(&w1, x + j + 40, sizeof w1);
+        memcpy(&w2, x + j + 48, sizeof w2);
+        memcpy(&w3, x + j + 56, sizeof w3);
+        v0 = nashmp_vexp_lse_f32(v0 - m);
+        v1 = nashmp_vexp_lse_f32(v1 - m);
+        v2 = nashmp_vexp_lse_f32(v2 - m);
+        v3 = nashmp_vexp_lse_f32(v3 - m);
+        w0 = nashmp_vexp_lse_f32(w0 - m);
+        w1 = nashmp_vexp_lse_f32(w1 - m);
+        w2 = nashmp_vexp_lse_f32(w2 - m);
+        w3 = nashmp_vexp_lse_f32(w3 - m);
+        s0 += nashmp_v8f_sum2_f64(((v0 + v1) + (v2 + v3)) + ((w0 + w1) + (w2 + w3)));
+    }
+    return (j < n ? nashmp_chunk_expsum_f32(x + j, n - j, m, NULL) : 0.0) +
+           ((s0[0] + s0[2]) + (s0[1] + s0[3]));
+}
+#define NASHMP_TILE_SUM_F32 nashmp_chunk_lsesum_f32
+#else
+#define NASHMP_TILE_SUM_F32 nashmp_chunk_sumexp_f32
+#endif
+
 /* sum_j exp(x_j - m), m >= max x_j (m finite). */
 NASHMP_INLINE double nashmp_chunk_sumexp_f64(const double *NASHMP_RESTRICT x, int64_t n, double m)
 {
@@ -341,20 +696,35 @@ NASHMP_INLINE double nashmp_chunk_sumexp_f32(const float *NASHMP_RESTRICT x, int
     return nashmp_chunk_expsum_f32(x, n, m, NULL);
 }
 
-/* Online (max, sum) over x[0..n), n <= NASHMP_TILE. m is NaN when x holds NaN or +inf. */
+/* Online (max, sum) over x[0..n), n <= NASHMP_TILE. m is NaN when x holds NaN or +inf.
+ * With vector extensions the block max ignores NaN and the NaN-propagating exp sum reports it
+ * (a NaN sum); a block whose max is -inf (nothing finite yet, so no exp sum) gets the NaN-aware
+ * max instead: NaN there (it cannot be finite or +inf) marks the row invalid. */
+#ifdef NASHMP_VEXT
+#define NASHMP_TILE_MAX_F64 nashmp_chunk_max_fast_f64
+#define NASHMP_TILE_MAX_F32 nashmp_chunk_max_fast_f32
+#define NASHMP_TILE_NANSCAN 1
+#else
+#define NASHMP_TILE_MAX_F64 nashmp_chunk_max_f64
+#define NASHMP_TILE_MAX_F32 nashmp_chunk_max_f32
+#define NASHMP_TILE_NANSCAN 0
+#endif
 NASHMP_INLINE nashmp_ms nashmp_tile_lse_f64(const double *NASHMP_RESTRICT x, int64_t n)
 {
     nashmp_ms st = nashmp_ms_init();
     int64_t c;
-    for (c = 0; c < n; c += NASHMP_CHUNK) {
-        int64_t len = n - c < NASHMP_CHUNK ? n - c : NASHMP_CHUNK;
-        double m = nashmp_ms_rescale(&st, nashmp_chunk_max_f64(x + c, len));
-        if (m == NASHMP_INF_F64 || m != m) {
+    for (c = 0; c < n; c += NASHMP_LSE_CHUNK) {
+        int64_t len = n - c < NASHMP_LSE_CHUNK ? n - c : NASHMP_LSE_CHUNK;
+        double m = nashmp_ms_rescale(&st, NASHMP_TILE_MAX_F64(x + c, len)), s = 0.0;
+        if (m > -NASHMP_INF_F64)
+            s = nashmp_chunk_sumexp_f64(x + c, len, m); /* NaN if the chunk holds NaN */
+        else if (NASHMP_TILE_NANSCAN) /* all -inf so far: the max skipped NaN, look for it */
+            s = nashmp_chunk_max_f64(x + c, len) != -NASHMP_INF_F64 ? NASHMP_NAN_F64 : 0.0;
+        if (m == NASHMP_INF_F64 || m != m || s != s) {
             st.m = st.s = NASHMP_NAN_F64;
             return st;
         }
-        if (m > -NASHMP_INF_F64)
-            st.s += nashmp_chunk_sumexp_f64(x + c, len, m);
+        st.s += s;
     }
     return st;
 }
@@ -363,15 +733,18 @@ NASHMP_INLINE nashmp_ms nashmp_tile_lse_f32(const float *NASHMP_RESTRICT x, int6
 {
     nashmp_ms st = nashmp_ms_init();
     int64_t c;
-    for (c = 0; c < n; c += NASHMP_CHUNK) {
-        int64_t len = n - c < NASHMP_CHUNK ? n - c : NASHMP_CHUNK;
-        double m = nashmp_ms_rescale(&st, (double)nashmp_chunk_max_f32(x + c, len));
-        if (m == NASHMP_INF_F64 || m != m) {
+    for (c = 0; c < n; c += NASHMP_LSE_CHUNK) {
+        int64_t len = n - c < NASHMP_LSE_CHUNK ? n - c : NASHMP_LSE_CHUNK;
+        double m = nashmp_ms_rescale(&st, (double)NASHMP_TILE_MAX_F32(x + c, len)), s = 0.0;
+        if (m > -NASHMP_INF_F64)
+            s = NASHMP_TILE_SUM_F32(x + c, len, (float)m); /* NaN if the chunk holds NaN */
+        else if (NASHMP_TILE_NANSCAN)
+            s = nashmp_chunk_max_f32(x + c, len) != -NASHMP_INF_F32 ? NASHMP_NAN_F64 : 0.0;
+        if (m == NASHMP_INF_F64 || m != m || s != s) {
             st.m = st.s = NASHMP_NAN_F64;
             return st;
         }
-        if (m > -NASHMP_INF_F64)
-            st.s += nashmp_chunk_sumexp_f32(x + c, len, (float)m);
+        st.s += s;
     }
     return st;
 }
