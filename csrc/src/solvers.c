@@ -829,8 +829,8 @@ static int sv_solve(const void *P, int64_t ldP, int f32, const double *log_ref, 
                     double *exploitability, uint8_t *active)
 {
     sv_cfg cf;
-    int64_t i, n, *idx;
-    int st, use_state;
+    int64_t i, n, qmax = 0, *idx;
+    int st, use_state, qovf;
     if (method < NASHMP_METHOD_NASH_MP || method > NASHMP_METHOD_SPPO)
         return NASHMP_ERR_INVALID_VALUE;
     use_state = method == NASHMP_METHOD_OMWU || method == NASHMP_METHOD_SPPO;
@@ -859,10 +859,14 @@ static int sv_solve(const void *P, int64_t ldP, int f32, const double *log_ref, 
         if (method == NASHMP_METHOD_EXTRAGRADIENT && !(e * b < 1.0))
             return NASHMP_ERR_INVALID_VALUE;
     }
+    /* the counters of an active game must not overflow during this call */
+    qovf = nashmp_mul_ovf(max_iter, sv_two_step(method) ? 2 : 1, &qmax);
     for (i = 0, n = 0; i < batch; i++)
         if (active[i]) {
             if (iter[i] < 0)
                 return NASHMP_ERR_INVALID_VALUE;
+            if (qovf || iter[i] > INT64_MAX - max_iter || n_queries[i] > INT64_MAX - qmax)
+                return NASHMP_ERR_OVERFLOW;
             n++;
         }
     if (n == 0 || max_iter == 0)

@@ -50,8 +50,15 @@ static int nashmp_nthreads_setting = 0;
 #define NASHMP_STORE(p, v) (*(p) = (v))
 #endif
 
+/* Upper bound of nashmp_set_num_threads: far above any useful oversubscription, low enough that
+ * the OpenMP runtime is not asked for a number of threads it cannot create (libgomp exits the
+ * process when thread creation fails). */
+#define NASHMP_MAX_THREADS 4096
+
 int nashmp_set_num_threads(int n)
 {
+    if (n > NASHMP_MAX_THREADS)
+        return NASHMP_ERR_INVALID_VALUE; /* setting unchanged */
     NASHMP_STORE(&nashmp_nthreads_setting, n > 0 ? n : 0);
     return NASHMP_OK;
 }

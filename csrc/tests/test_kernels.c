@@ -3,6 +3,7 @@
  * long double references; sizes 1, 3, 41, 1271, 100000; -inf entries and all -inf rows;
  * strides and broadcast (ld = 0); in place; bad arguments -> exact status codes.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 
 #include "nashmp/nashmp.h"
+/* internal: the vectorized exp_red and its scalar twin, for the error-bound test */
+#include "../src/lse_block.h"
 
 static int n_pass = 0, n_fail = 0;
 
@@ -504,6 +507,209 @@ static void fill_logprobs(double *x, int64_t k, double p_ninf)
 DEFINE_TESTS(double, f64, TOL_F64)
 DEFINE_TESTS(float, f32, TOL_F32)
 
+
+/* ---- exp_red: error bound (documented in exp_block.h) and scalar == vector --------------------- */
+
+static double ulp_err64(double got, long double ref)
+{
+    return (double)(fabsl((long double)got - ref) / ldexpl(1.0L, ilogbl(ref) - 52));
+}
+static double ulp_err32(float got, long double ref)
+{
+    return (double)(fabsl((long double)got - ref) / ldexpl(1.0L, ilogbl(ref) - 23));
+}
+
+/* max ulp error on [-708, 0], [-5, 5], [-708, -707], [0, 708] (float: [-86.9, 0], [-5, 5],
+ * [-86.9, -85.9], [0, 88]); err[0]: double with x >= -700, err[1]: double all, err[2]: float;
+ * *mism counts scalar/vector disagreements. */
+#define EXP_RED_SCAN(NAME, ATTR)                                                                \
+    ATTR static void NAME(long n, double err[3], long *mism)                                    \
+    {                                                                                          \
+        static const double lo64[4] = {-708, -5, -708, 0}, hi64[4] = {0, 5, -707, 708};          \
+        static const float lo32[4] = {-86.9f, -5, -86.9f, 0}, hi32[4] = {0, 5, -85.9f, 88};      \
+        long i;                                                                                \
+        int rg, l;                                                                             \
+        err[0] = err[1] = err[2] = 0;                                                          \
+        *mism = 0;                                                                             \
+        for (rg = 0; rg < 4; rg++)                                                             \
+            for (i = 0; i < n; i += 8) {                                                       \
+                nashmp_v4d v, e;                                                               \
+                nashmp_v8f vf, ef;                                                             \
+                for (l = 0; l < 4; l++)                                                        \
+                    v[l] = lo64[rg] + (hi64[rg] - lo64[rg]) * urand();                         \
+                for (l = 0; l < 8; l++)                                                        \
+                    vf[l] = lo32[rg] + (hi32[rg] - lo32[rg]) * (float)urand();                 \
+                e = nashmp_vexp_red_f64(v);                                                    \
+                ef = nashmp_vexp_red_f32(vf);                                                  \
+                for (l = 0; l < 4; l++) {                                                      \
+                    double s = nashmp_exp_red_f64(v[l]), u = ulp_err64(s, expl(v[l]));          \
+                    *mism += s != e[l];                                                        \
+                    err[1] = u > err[1] ? u : err[1];                                          \
+                    if (v[l] >= -700)                                                          \
+                        err[0] = u > err[0] ? u : err[0];                                      \
+                }                                                                              \
+                for (l = 0; l < 8; l++) {                                                      \
+                    float s = nashmp_exp_red_f32(vf[l]);                                       \
+                    double u = ulp_err32(s, expl((long double)vf[l]));                         \
+                    *mism += s != ef[l];                                                       \
+                    err[2] = u > err[2] ? u : err[2];                                          \
+                }                                                                              \
+            }                                                                                  \
+    }
+
+#if defined(NASHMP_VEXT) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+EXP_RED_SCAN(exp_red_scan_v3, __attribute__((target("arch=x86-64-v3"))))
+#define HAVE_SCAN_V3 1
+#endif
+#ifdef NASHMP_VEXT
+EXP_RED_SCAN(exp_red_scan_base, )
+#endif
+
+static void test_exp_red(void)
+{
+#ifdef NASHMP_VEXT
+    /* documented bounds (exp_block.h): double <= 1.05 ulp (x >= -700; <= 1.3 ulp just above
+     * the underflow threshold without FMA), float <= 1.6 ulp */
+    double err[3];
+    long mism;
+    int pass;
+    for (pass = 0; pass < 2; pass++) {
+        const char *name = pass ? "x86-64-v3" : "baseline";
+        if (pass == 0) {
+            exp_red_scan_base(200000, err, &mism);
+        } else {
+#ifdef HAVE_SCAN_V3
+            if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+                continue;
+            exp_red_scan_v3(200000, err, &mism);
+#else
+            continue;
+#endif
+        }
+        printf("exp_red %s: double %.3f ulp (x >= -700), %.3f ulp (all); float %.3f ulp\n", name,
+               err[0], err[1], err[2]);
+        CHECK(err[0] <= 1.05, "exp_red_f64 %s: %.4f ulp > 1.05", name, err[0]);
+        CHECK(err[1] <= 1.3, "exp_red_f64 %s near underflow: %.4f ulp > 1.3", name, err[1]);
+        CHECK(err[2] <= 1.6, "exp_red_f32 %s: %.4f ulp > 1.6", name, err[2]);
+        CHECK(mism == 0, "exp_red %s: scalar and vector differ in %ld cases", name, mism);
+    }
+#endif
+    CHECK(nashmp_exp_red_f64(0.0) == 1.0 && nashmp_exp_red_f32(0.0f) == 1.0f, "exp_red(0) != 1");
+    CHECK(nashmp_exp_red_f64(-INFINITY) == 0.0 && nashmp_exp_red_f32(-INFINITY) == 0.0f,
+          "exp_red(-inf) != 0");
+    CHECK(nashmp_exp_red_f64(-708.5) == 0.0 && nashmp_exp_red_f32(-87.0f) == 0.0f,
+          "exp_red below the flush threshold != 0");
+    CHECK(nashmp_exp_red_f64(NAN) == 0.0 && nashmp_exp_red_f32(NAN) == 0.0f, "exp_red(NaN) != 0");
+}
+
+/* float logsumexp of very long rows: the f32 exps are summed in double (error independent of
+ * K); K = 10^7 random, and a constant row whose exact result is c + log(K). */
+static void test_lse_f32_long(void)
+{
+    const int64_t k = 10000000;
+    float *x = malloc(sizeof(float) * k), r;
+    long double m = -INFINITY, s = 0, ref;
+    int64_t j;
+    for (j = 0; j < k; j++) {
+        x[j] = (float)(16.0 * urand() - 8.0);
+        m = x[j] > m ? x[j] : m;
+    }
+    for (j = 0; j < k; j++)
+        s += expl((long double)x[j] - m);
+    ref = m + logl(s);
+    CHECK_ST(nashmp_logsumexp_f32(x, 1, k, k, &r), NASHMP_OK);
+    CHECK(close_to(r, ref, TOL_F32), "logsumexp_f32 K=1e7: got %.9g want %.9Lg", (double)r, ref);
+    for (j = 0; j < k; j++)
+        x[j] = 0.25f;
+    ref = 0.25L + logl((long double)k);
+    CHECK_ST(nashmp_logsumexp_f32(x, 1, k, k, &r), NASHMP_OK);
+    CHECK(close_to(r, ref, TOL_F32), "logsumexp_f32 constant K=1e7: got %.9g want %.9Lg",
+          (double)r, ref);
+    free(x);
+}
+
+/* Short rows (k <= 32, batch >= 4 / 8: rows processed G at a time, lanes = rows) against the
+ * row-by-row path (batch = 1 calls): within the documented bound (lse_block.h). */
+#define DEFINE_SMALL_TEST(T, SFX, BOUND)                                                       \
+    static void test_small_rows_##SFX(void)                                                    \
+    {                                                                                          \
+        static const int64_t ks[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32};          \
+        const int64_t batch = 29;                                                              \
+        int ik, pad, bad = 0;                                                                  \
+        for (ik = 0; ik < 14; ik++)                                                            \
+            for (pad = 0; pad < 2; pad++) {                                                    \
+                int64_t k = ks[ik], ld = k + 3 * pad, i, j;                                    \
+                T *x = malloc(sizeof(T) * batch * ld), o[29], o1;                              \
+                for (j = 0; j < batch * ld; j++)                                               \
+                    x[j] = urand() < 0.15 ? (T)-INFINITY : (T)(40.0 * urand() - 20.0);         \
+                for (j = 0; j < k; j++) /* an all -inf row inside a group */                  \
+                    x[2 * ld + j] = (T)-INFINITY;                                              \
+                CHECK_ST(nashmp_logsumexp_##SFX(x, batch, k, ld, o), NASHMP_OK);               \
+                for (i = 0; i < batch; i++) {                                                  \
+                    nashmp_logsumexp_##SFX(x + i * ld, 1, k, ld, &o1);                         \
+                    if (!(o1 == o[i] ||                                                        \
+                          fabs((double)o1 - (double)o[i]) <=                                   \
+                              (BOUND) * fmax(1.0, fabs((double)o1)))) {                         \
+                        if (!bad++)                                                            \
+                            printf("  small rows k=%ld row %ld: %.17g vs %.17g\n", (long)k,   \
+                                   (long)i, (double)o[i], (double)o1);                         \
+                    }                                                                          \
+                }                                                                              \
+                x[(batch - 1) * ld + k - 1] = (T)NAN; /* in the last row only */              \
+                CHECK_ST(nashmp_logsumexp_##SFX(x, batch - 5, k, ld, o), NASHMP_OK);           \
+                CHECK_ST(nashmp_logsumexp_##SFX(x, batch, k, ld, o), NASHMP_ERR_NONFINITE);    \
+                x[(batch - 1) * ld + k - 1] = (T)0;                                            \
+                x[9 * ld + k / 2] = (T)NAN;                                                    \
+                CHECK_ST(nashmp_logsumexp_##SFX(x, batch, k, ld, o), NASHMP_ERR_NONFINITE);    \
+                x[9 * ld + k / 2] = (T)INFINITY;                                               \
+                CHECK_ST(nashmp_logsumexp_##SFX(x, batch, k, ld, o), NASHMP_ERR_NONFINITE);    \
+                free(x);                                                                       \
+            }                                                                                  \
+        CHECK(!bad, "logsumexp_" #SFX " short rows differ from the row-by-row path: %d", bad); \
+    }
+DEFINE_SMALL_TEST(double, f64, 64 * 0x1p-53)
+DEFINE_SMALL_TEST(float, f32, 1e-6)
+
+/* kl: the fast path's fall-backs and -inf handling */
+#define DEFINE_KL_SPECIAL(T, SFX, TOL)                                                         \
+    static void test_kl_special_##SFX(void)                                                    \
+    {                                                                                          \
+        enum { K = 37 };                                                                       \
+        double pd[K], qd[K];                                                                   \
+        T p[K], q[K], r;                                                                       \
+        int j;                                                                                 \
+        fill_logprobs(pd, K, 0.3);                                                             \
+        fill_logprobs(qd, K, 0.0);                                                             \
+        for (j = 0; j < K; j++) /* q = -inf wherever p is: still finite */                    \
+            if (pd[j] == -INFINITY)                                                            \
+                qd[j] = -INFINITY;                                                             \
+        for (j = 0; j < K; j++) {                                                              \
+            p[j] = (T)pd[j];                                                                   \
+            q[j] = (T)qd[j];                                                                   \
+            pd[j] = p[j];                                                                      \
+            qd[j] = q[j];                                                                      \
+        }                                                                                      \
+        CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_OK);                            \
+        CHECK(close_to(r, ref_kl(pd, qd, K), TOL * 20), "kl " #SFX " with shared -inf: %.17g",  \
+              (double)r);                                                                      \
+        p[3] = (T)-750.0; /* p > 0 (below the exp flush) against q = 0: +inf */               \
+        q[3] = (T)-INFINITY;                                                                   \
+        CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_OK);                            \
+        CHECK(r == (T)INFINITY, "kl " #SFX " tiny p against q = 0: %g", (double)r);            \
+        p[3] = (T)-INFINITY; /* p = 0 against q = NaN / +inf: NONFINITE (q checked anyway) */ \
+        q[3] = (T)NAN;                                                                         \
+        CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_ERR_NONFINITE);                 \
+        q[3] = (T)INFINITY;                                                                    \
+        CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_ERR_NONFINITE);                 \
+        q[3] = (T)-1.0;                                                                        \
+        p[5] = (T)100.0; /* exp overflows in float only; double: finite */                    \
+        p[6] = (T)800.0;                                                                       \
+        CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_OK);                            \
+        CHECK(r == (T)INFINITY, "kl " #SFX " with p = 800: %g", (double)r);                    \
+    }
+DEFINE_KL_SPECIAL(double, f64, TOL_F64)
+DEFINE_KL_SPECIAL(float, f32, TOL_F32)
+
 /* Same results for 1 and 2 threads (bitwise). */
 static void test_threads(void)
 {
@@ -542,6 +748,17 @@ static void test_info(void)
     CHECK(strcmp(nashmp_status_string(12345), "unknown status") == 0, "unknown status");
     CHECK(nashmp_build_info() != NULL && strlen(nashmp_build_info()) > 0, "build info");
     CHECK_ST(nashmp_set_num_threads(-3), NASHMP_OK);
+    {
+        /* more threads than the library accepts: rejected, setting unchanged */
+        int before;
+        CHECK_ST(nashmp_set_num_threads(2), NASHMP_OK);
+        before = nashmp_get_num_threads();
+        CHECK_ST(nashmp_set_num_threads(4097), NASHMP_ERR_INVALID_VALUE);
+        CHECK_ST(nashmp_set_num_threads(INT_MAX), NASHMP_ERR_INVALID_VALUE);
+        CHECK(nashmp_get_num_threads() == before, "rejected thread count changed the setting");
+        CHECK_ST(nashmp_set_num_threads(4096), NASHMP_OK);
+        CHECK_ST(nashmp_set_num_threads(0), NASHMP_OK);
+    }
 }
 
 int main(void)
@@ -551,6 +768,12 @@ int main(void)
     run_all_f64();
     run_all_f32();
     test_threads();
+    test_exp_red();
+    test_lse_f32_long();
+    test_small_rows_f64();
+    test_small_rows_f32();
+    test_kl_special_f64();
+    test_kl_special_f32();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

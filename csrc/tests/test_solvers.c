@@ -882,7 +882,35 @@ static void test_bad_args(void)
         it = -1;
         CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 1, K, NASH_MD, 5, 1, -1.0, l, K, NULL, &it, &act),
                  NASHMP_ERR_INVALID_VALUE);
+        /* counters that would overflow during the call (signed overflow is undefined) */
+        nq = 0;
+        it = INT64_MAX - 4;
+        CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 1, K, NASH_MP, 5, 1, -1.0, l, K, NULL, &it, &act),
+                 NASHMP_ERR_OVERFLOW);
+        CHECK(it == INT64_MAX - 4 && nq == 0, "rejected call changed the counters");
+        it = INT64_MAX - 5;
+        CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 1, K, NASH_MP, 5, 1, -1.0, l, K, NULL, &it, &act),
+                 NASHMP_OK); /* exactly fits */
+        CHECK(it == INT64_MAX && nq == 10, "counters after the last representable iteration");
         it = 0;
+        nq = INT64_MAX - 9; /* Nash-MP: 2 queries per iteration, 5 iterations */
+        CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 1, K, NASH_MP, 5, 1, -1.0, l, K, NULL, &it, &act),
+                 NASHMP_ERR_OVERFLOW);
+        nq = INT64_MAX - 5; /* MMD: 1 query per iteration */
+        CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 1, K, MMD, 5, 1, -1.0, l, K, NULL, &it, &act),
+                 NASHMP_OK);
+        nq = 0;
+        it = 0;
+        CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 1, K, NASH_MP, INT64_MAX / 2 + 1, 1, -1.0, l, K,
+                       NULL, &it, &act),
+                 NASHMP_ERR_OVERFLOW); /* 2 * max_iter queries do not fit */
+        act = 0; /* inactive games are not checked (nor touched) */
+        CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 1, K, NASH_MP, INT64_MAX / 2 + 1, 1, -1.0, l, K,
+                       NULL, &it, &act),
+                 NASHMP_OK);
+        act = 1;
+        it = 0;
+        nq = 0;
         /* batch 0 is a no-op */
         CHECK_ST(SOLVE(RPS, 0, lr, &beta, &eta, 0, K, NASH_MP, 5, 1, -1.0, l, K, NULL, &it, &act),
                  NASHMP_OK);
