@@ -1,6 +1,7 @@
 """Exact metrics of the beta-regularized preference game, in log space.
 
-All functions take the preference matrix ``P`` (shape (K, K) or (..., K, K)), log-policies
+All functions take the preference matrix ``P`` (shape (K, K) or (..., K, K), or a
+:class:`nashmp.operators.PreferenceOperator`), log-policies
 ``log_pi`` (..., K) and ``beta``, with the reference ``ref`` (probabilities, default uniform).
 """
 from __future__ import annotations
@@ -11,13 +12,21 @@ from . import _backend
 from ._games import as_beta, batch_of, check_preference, log_policy
 from ._kernels import kl, logsumexp, preference_apply, span
 from ._validation import as_float_array
+from .operators import is_operator
 
 __all__ = ["exploitability", "duality_gap", "best_response", "fixed_point_residual",
            "span_distance", "kl", "span"]
 
 
+def _g(P, pi, backend):
+    """g(pi) = P pi in float64, for a dense P or a PreferenceOperator."""
+    if is_operator(P):
+        return np.asarray(P.apply(pi, backend=backend), dtype=np.float64)
+    return preference_apply(P.astype(np.float64), pi, backend=backend)
+
+
 def _setup(P, log_pi, beta, ref, antisymmetrize, allow_zero=True):
-    P = check_preference(P, antisymmetrize=antisymmetrize)
+    P = P if is_operator(P) else check_preference(P, antisymmetrize=antisymmetrize)
     k = P.shape[-1]
     lp = as_float_array(log_pi, "log_pi").astype(np.float64)
     if lp.shape[-1] != k:
@@ -62,7 +71,7 @@ def exploitability(P, log_pi, beta, *, ref=None, antisymmetrize=False, backend="
     True
     """
     P, lp, lr, b, bshape, k = _setup(P, log_pi, beta, ref, antisymmetrize)
-    g = preference_apply(P.astype(np.float64), np.exp(lp), backend=backend)
+    g = _g(P, np.exp(lp), backend)
     safe = np.where(b > 0, b, 1.0)
     reg = b * logsumexp(lr + g / safe[..., None], backend=backend) + \
         b * kl(lp, lr, backend=backend)
@@ -79,7 +88,7 @@ def best_response(P, log_pi, beta, *, ref=None, antisymmetrize=False, backend="a
     """Log of the regularized best response ``BR(pi) ∝ ref * exp(g(pi)/beta)``, shape (..., K)."""
     from ._kernels import log_softmax
     P, lp, lr, b, bshape, k = _setup(P, log_pi, beta, ref, antisymmetrize, allow_zero=False)
-    g = preference_apply(P.astype(np.float64), np.exp(lp), backend=backend)
+    g = _g(P, np.exp(lp), backend)
     return log_softmax(lr + g / b[..., None], backend=backend)
 
 

@@ -1,0 +1,224 @@
+/* Template of operators_lowrank.c, included once per dtype with T and SFX(n). */
+
+/* Pass 1 over rows [i0, i1): part[0..r) += V^T pi, part[r..2r) += U^T pi, part[2r] += sum pi.
+ * Always inlined into lr_pass1, which calls it with r known at compile time for common ranks
+ * (accumulators then stay in registers). */
+NASHMP_INLINE void SFX(lr_pass1_body)(const T *U, const T *V, int64_t ldf, int64_t r,
+                                      const double *pid, int64_t i0, int64_t i1, double *part)
+{
+    int64_t i, q;
+    double *pv = part, *pu = part + r, s = 0.0;
+    for (q = 0; q < 2 * r; q++)
+        part[q] = 0.0;
+    for (i = i0; i < i1; i++) {
+        const T *Ui = U + i * ldf, *Vi = V + i * ldf;
+        const double p = pid[i];
+        for (q = 0; q < r; q++) {
+            pv[q] += (double)Vi[q] * p;
+            pu[q] += (double)Ui[q] * p;
+        }
+        s += p;
+    }
+    part[2 * r] = s;
+}
+
+NASHMP_INLINE void SFX(lr_pass1_fixed)(const T *U, const T *V, int64_t ldf, int64_t r,
+                                       const double *pid, int64_t i0, int64_t i1, double *part)
+{
+    /* r <= LR_FIXED_MAX. Blocks of LR_BLOCK rows are summed in T (registers when r is a
+     * constant: float data needs no conversion per element), each block's sums then added to
+     * double accumulators, so the error does not grow with k. */
+    double pv[LR_FIXED_MAX], pu[LR_FIXED_MAX], s = 0.0;
+    int64_t i, q, b0;
+    for (q = 0; q < r; q++)
+        pv[q] = pu[q] = 0.0;
+    for (b0 = i0; b0 < i1; b0 += LR_BLOCK) {
+        const int64_t b1 = b0 + LR_BLOCK < i1 ? b0 + LR_BLOCK : i1;
+        T bv[LR_FIXED_MAX], bu[LR_FIXED_MAX];
+        for (q = 0; q < r; q++)
+            bv[q] = bu[q] = (T)0;
+        for (i = b0; i < b1; i++) {
+            const T *Ui = U + i * ldf, *Vi = V + i * ldf;
+            const T p = (T)pid[i];
+            for (q = 0; q < r; q++) {
+                bv[q] += Vi[q] * p;
+                bu[q] += Ui[q] * p;
+            }
+            s += pid[i];
+        }
+        for (q = 0; q < r; q++) {
+            pv[q] += (double)bv[q];
+            pu[q] += (double)bu[q];
+        }
+    }
+    for (q = 0; q < r; q++) {
+        part[q] = pv[q];
+        part[r + q] = pu[q];
+    }
+    part[2 * r] = s;
+}
+
+NASHMP_HOT static void SFX(lr_pass1)(const T *U, const T *V, int64_t ldf, int64_t r,
+                                     const double *pid, int64_t i0, int64_t i1, double *part)
+{
+    if (r == 16)
+        SFX(lr_pass1_fixed)(U, V, ldf, 16, pid, i0, i1, part);
+    else if (r == 8)
+        SFX(lr_pass1_fixed)(U, V, ldf, 8, pid, i0, i1, part);
+    else if (r == 32)
+        SFX(lr_pass1_fixed)(U, V, ldf, 32, pid, i0, i1, part);
+    else if (r <= LR_FIXED_MAX)
+        SFX(lr_pass1_fixed)(U, V, ldf, r, pid, i0, i1, part);
+    else
+        SFX(lr_pass1_body)(U, V, ldf, r, pid, i0, i1, part);
+}
+
+/* g_y = S/2 + u_y.qv - v_y.qu for rows [i0, i1) into g[i0..i1). The per-row dot (r terms, an
+ * error that does not grow with k) is computed in the data type T: qv, qu are given in T. */
+NASHMP_INLINE void SFX(lr_rows)(const T *U, const T *V, int64_t ldf, int64_t r, const T *qv,
+                                const T *qu, double half, int64_t i0, int64_t i1, double *g)
+{
+    int64_t i, q;
+    int l;
+    for (i = i0; i < i1; i++) {
+        const T *Ui = U + i * ldf, *Vi = V + i * ldf;
+        T s[LR_LANES];
+        for (l = 0; l < LR_LANES; l++)
+            s[l] = (T)0;
+        for (q = 0; q + LR_LANES <= r; q += LR_LANES)
+            for (l = 0; l < LR_LANES; l++)
+                s[l] += Ui[q + l] * qv[q + l] - Vi[q + l] * qu[q + l];
+        for (; q < r; q++)
+            s[q % LR_LANES] += Ui[q] * qv[q] - Vi[q] * qu[q];
+        g[i] = half + (double)(((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])));
+    }
+}
+
+NASHMP_HOT static void SFX(lr_pass2)(const T *U, const T *V, int64_t ldf, int64_t r,
+                                     const double *q, const T *qt, int64_t c0, int64_t c1,
+                                     int64_t k, double *g, const double *lp, const double *lr,
+                                     double a, double b, double c, nashmp_ms *ms)
+{
+    int64_t ch;
+    for (ch = c0; ch < c1; ch++) {
+        int64_t j0 = ch * LR_CHUNK, j1 = j0 + LR_CHUNK < k ? j0 + LR_CHUNK : k;
+        if (r == 16) /* rank known at compile time: unrolled dot */
+            SFX(lr_rows)(U, V, ldf, 16, qt, qt + r, 0.5 * q[2 * r], j0, j1, g);
+        else
+            SFX(lr_rows)(U, V, ldf, r, qt, qt + r, 0.5 * q[2 * r], j0, j1, g);
+        if (ms) { /* fused: z and the chunk's (max, sum) while the chunk is in cache */
+            nashmp_opf_z(lp ? lp + j0 : NULL, lr ? lr + j0 : NULL, g + j0, j1 - j0, a, b, c);
+            ms[ch] = nashmp_tile_lse_f64(g + j0, j1 - j0);
+        }
+    }
+}
+
+/* One game: g (double) from pid (double). ms != NULL: fused (g becomes z, chunk states). */
+static int SFX(lr_game)(const T *U, const T *V, int64_t ldf, int64_t r, const double *pid,
+                        int64_t k, double *g, double *parts, const double *lp, const double *lr,
+                        double a, double b, double c, nashmp_ms *ms)
+{
+    int64_t nch = (k + LR_CHUNK - 1) / LR_CHUNK, ch, q;
+    int64_t w = 2 * r + 1;
+    int nt = nashmp_threads_for(2.0 * (double)k * (double)r);
+    double *tot = parts + nch * w;
+    T *qt = (T *)(tot + w); /* q in the data type, for the per-row dots */
+    if (nt <= 1 || nch < 2) {
+        for (ch = 0; ch < nch; ch++)
+            SFX(lr_pass1)(U, V, ldf, r, pid, ch * LR_CHUNK,
+                          (ch + 1) * LR_CHUNK < k ? (ch + 1) * LR_CHUNK : k, parts + ch * w);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+        {
+            int64_t c0, c1, cc;
+            nashmp_split(nch, &c0, &c1);
+            for (cc = c0; cc < c1; cc++)
+                SFX(lr_pass1)(U, V, ldf, r, pid, cc * LR_CHUNK,
+                              (cc + 1) * LR_CHUNK < k ? (cc + 1) * LR_CHUNK : k, parts + cc * w);
+        }
+    }
+    for (q = 0; q < w; q++)
+        tot[q] = 0.0;
+    for (ch = 0; ch < nch; ch++) /* fixed order: independent of the thread count */
+        for (q = 0; q < w; q++)
+            tot[q] += parts[ch * w + q];
+    if (!(fabs(tot[2 * r]) < NASHMP_INF_F64))
+        return 1;
+    for (q = 0; q < 2 * r; q++)
+        qt[q] = (T)tot[q];
+    if (nt <= 1 || nch < 2) {
+        SFX(lr_pass2)(U, V, ldf, r, tot, qt, 0, nch, k, g, lp, lr, a, b, c, ms);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+#endif
+        {
+            int64_t c0, c1;
+            nashmp_split(nch, &c0, &c1);
+            SFX(lr_pass2)(U, V, ldf, r, tot, qt, c0, c1, k, g, lp, lr, a, b, c, ms);
+        }
+    }
+    return 0;
+}
+
+static int SFX(lr_apply)(const T *U, const T *V, int64_t ldf, int64_t r, const T *pi,
+                         int64_t ldpi, int64_t batch, int64_t k, T *out, int64_t ldo)
+{
+    int64_t nch = (k + LR_CHUNK - 1) / LR_CHUNK, gi, j;
+    double *parts = (double *)malloc((size_t)((nch + 2) * (2 * r + 1)) * sizeof(double));
+    double *pid = (double *)malloc((size_t)k * sizeof(double));
+    double *g = (double *)malloc((size_t)k * sizeof(double));
+    int bad = 0;
+    if (!parts || !pid || !g) {
+        free(parts);
+        free(pid);
+        free(g);
+        return NASHMP_ERR_NO_MEMORY;
+    }
+    for (gi = 0; gi < batch && !bad; gi++) {
+        const T *p = pi + gi * ldpi;
+        T *o = out + gi * ldo;
+        for (j = 0; j < k; j++)
+            pid[j] = (double)p[j];
+        bad |= SFX(lr_game)(U, V, ldf, r, pid, k, g, parts, NULL, NULL, 0.0, 0.0, 0.0, NULL);
+        for (j = 0; j < k; j++) {
+            bad |= !(fabs(g[j]) < NASHMP_INF_F64);
+            o[j] = (T)g[j];
+        }
+    }
+    free(parts);
+    free(pid);
+    free(g);
+    return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
+}
+
+static int SFX(lr_step)(const T *U, const T *V, int64_t ldf, int64_t r, const double *pi_g,
+                        int64_t ldpg, const double *lp, int64_t ldpi, const double *lr,
+                        int64_t ldref, int64_t batch, int64_t k, double a, double b, double c,
+                        double *out, int64_t ldo, double *po, int64_t ldpo)
+{
+    int64_t nch = (k + LR_CHUNK - 1) / LR_CHUNK, gi;
+    double *parts = (double *)malloc((size_t)((nch + 2) * (2 * r + 1)) * sizeof(double));
+    nashmp_ms *ms = (nashmp_ms *)malloc((size_t)nch * sizeof(nashmp_ms));
+    int bad = 0, nt = nashmp_threads_for(8.0 * (double)k);
+    if (!parts || !ms) {
+        free(parts);
+        free(ms);
+        return NASHMP_ERR_NO_MEMORY;
+    }
+    for (gi = 0; gi < batch; gi++) {
+        double *o = out + gi * ldo;
+        if (SFX(lr_game)(U, V, ldf, r, pi_g + gi * ldpg, k, o, parts,
+                         a != 0.0 ? lp + gi * ldpi : NULL, b != 0.0 ? lr + gi * ldref : NULL, a,
+                         b, c, ms)) {
+            bad = 1;
+            continue;
+        }
+        bad |= nashmp_opf_normalize(o, po ? po + gi * ldpo : NULL, k, ms, nch, nt);
+    }
+    free(parts);
+    free(ms);
+    return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
+}

@@ -1,0 +1,165 @@
+"""The iteration loop of :func:`nashmp.solve` for matrix-free preference operators.
+
+At large K one iteration costs milliseconds to seconds, so the loop runs in Python and each prox
+step is one fused native call (``PreferenceOperator.mirror_step``: apply + normalize + exp).
+The updates, coefficients (``_methods.coefficients``), query counting (``QUERIES_PER_ITER``),
+check schedule (every ``check_every`` iterations and after the last) and result object are those
+of the dense path, so ``solve(op)`` and ``solve(op.todense())`` give the same iterates.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+from ._games import as_beta, log_policy
+from ._methods import METHOD_ID, QUERIES_PER_ITER, TWO_STEP, coefficients
+
+
+def _exploitability(op, l, lr, beta, backend):
+    """Per row: beta lse(lr + g/beta) + beta KL(pi || ref) - 1/2 (beta = 0: max g - 1/2)."""
+    from ._kernels import kl, logsumexp
+    g = op.apply(np.exp(l), backend=backend).astype(np.float64, copy=False)
+    bcol = beta[:, None]
+    safe = np.where(bcol > 0, bcol, 1.0)
+    reg = beta * logsumexp(lr + g / safe, backend=backend) + beta * kl(l, lr, backend=backend)
+    return np.where(beta > 0, reg, g.max(axis=-1)) - 0.5
+
+
+class _OpLoop:
+    """State of the operator loop: iterates l (B, K), their exp, per-method state."""
+
+    def __init__(self, op, lr, l, beta, eta, method, backend):
+        self.op, self.lr, self.l, self.beta, self.eta = op, lr, l, beta, eta
+        self.mid, self.be = METHOD_ID[method], backend
+        self.pi = np.exp(l)
+        self.state = None
+        if self.mid == 4:                                  # omwu: previous g, g(pi_0) at start
+            self.state = op.apply(self.pi, backend=backend).astype(np.float64)
+        elif self.mid == 6:                                # sppo: log of the summed iterates
+            self.state = np.full(l.shape, -np.inf)
+
+    def step(self, idx, it):
+        """One iteration on the rows ``idx`` (games sharing coefficients are stepped together)."""
+        co = np.array([coefficients(self.mid, self.beta[i], self.eta[i], it[i]) for i in idx])
+        _, first, inv = np.unique(co, axis=0, return_index=True, return_inverse=True)
+        for grp, f in enumerate(first):
+            rows = idx[np.asarray(inv).reshape(-1) == grp]
+            a, b, c, s = (float(v) for v in co[f])
+            self._rows(rows, a, b, c, s)
+
+    def _rows(self, rows, a, b, c, s):
+        from ._kernels import mirror_step
+        op, be, mid = self.op, self.be, self.mid
+        whole = rows.size == self.l.shape[0]
+        l = self.l if whole else self.l[rows]
+        lr = self.lr if whole else self.lr[rows]
+        pi = self.pi if whole else self.pi[rows]
+        new = np.empty_like(l)
+        pnew = np.empty_like(l)
+        if mid in TWO_STEP:                                  # nash_mp, extragradient
+            ph = np.empty_like(l)
+            op.mirror_step(l, lr, pi, a, b, c, out=new, pi_out=ph, backend=be)
+            op.mirror_step(l, lr, ph, a, b, c, out=new, pi_out=pnew, backend=be)
+        elif mid == 1:                                       # nash_md: query the mixture mu
+            mu = mirror_step(l, lr, np.zeros_like(l), 1.0 - s, s, 0.0, backend=be)
+            op.mirror_step(l, lr, np.exp(mu), a, b, c, out=new, pi_out=pnew, backend=be)
+        elif mid == 4:                                       # omwu: optimistic 2 g - g_prev
+            g = op.apply(pi, backend=be).astype(np.float64, copy=False)
+            mirror_step(l, lr, 2.0 * g - self.state[rows], a, b, c, out=new, backend=be)
+            np.exp(new, out=pnew)
+            self.state[rows] = g
+        else:                                                # omd, mmd, sppo
+            op.mirror_step(l, lr if b != 0.0 else None, pi, a, b, c, out=new, pi_out=pnew,
+                           backend=be)
+        if mid == 6:
+            self.state[rows] = np.logaddexp(self.state[rows], new)
+        self.l[rows] = new
+        self.pi[rows] = pnew
+
+    def reported(self, rows=None):
+        from ._numpy_solvers import _normalize
+        l = self.l if rows is None else self.l[rows]
+        if self.mid != 6:
+            return l
+        st = self.state if rows is None else self.state[rows]
+        return _normalize(st) if np.isfinite(st).any() else l
+
+
+def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_every, backend,
+                   callback, history, progress, pi_star, inner_tol):
+    """``nashmp.solve`` for a :class:`~nashmp.operators.PreferenceOperator` (arguments already
+    checked by ``solve`` except the game)."""
+    from . import solvers as S
+    k = op.K
+    lr = np.full(k, -np.log(k)) if ref is None else log_policy(ref, "ref", k, full_support=True)
+    l0 = lr if init is None else log_policy(init, "init", k, full_support=False)
+    try:
+        bshape = np.broadcast_shapes(op.batch_shape, lr.shape[:-1], l0.shape[:-1],
+                                     np.shape(beta))
+    except ValueError:
+        raise ValueError(f"batch dimensions do not broadcast: operator {op.batch_shape}, ref "
+                         f"{lr.shape[:-1]}, init {l0.shape[:-1]}, beta {np.shape(beta)}") from None
+    b = as_beta(beta, bshape, allow_zero=(method == "sppo"))
+    etas = S._eta_array(method, eta, b)
+    if method == "prox_point":
+        return S._prox_point(op, b, lr, l0, etas, bshape, k, max_iter=max_iter, tol=tol,
+                             inner_tol=tol / 10 if inner_tol is None else inner_tol,
+                             check_every=check_every, backend=backend, callback=callback,
+                             history=history, pi_star=pi_star)
+    B = int(np.prod(bshape, dtype=np.int64))
+    LR = np.ascontiguousarray(np.broadcast_to(lr, bshape + (k,)).reshape(B, k))
+    l = np.array(np.broadcast_to(l0, bshape + (k,)).reshape(B, k), dtype=np.float64, order="C")
+    beta_r = np.ascontiguousarray(b.reshape(B))
+    eta_r = np.ascontiguousarray(etas.reshape(B))
+    loop = _OpLoop(op, LR, l, beta_r, eta_r, method, backend)
+    it = np.zeros(B, np.int64)
+    nq = np.zeros(B, np.int64)
+    qpi = QUERIES_PER_ITER[method]
+    ex = _exploitability(op, loop.reported(), LR, beta_r, backend)
+    active = np.ones(B, bool)
+    if tol >= 0:
+        active[ex <= tol] = False
+    star = S._star(pi_star, bshape, k) if pi_star is not None else None
+    hist = S._History(star) if history else None
+    bar = S._progress_bar(progress, max_iter, method)
+    t0 = time.perf_counter()
+    if hist is not None:
+        hist.record(nq, ex, loop.reported(), 0.0)
+    status, done = 1, 0
+    while done < max_iter and active.any():
+        n = min(check_every, max_iter - done)
+        idx = np.flatnonzero(active)
+        for _ in range(n):
+            loop.step(idx, it)
+            it[idx] += 1
+            nq[idx] += qpi
+        done += n
+        ex[idx] = _exploitability(op, loop.reported(idx), LR[idx], beta_r[idx], backend)
+        if tol >= 0:
+            active[idx[ex[idx] <= tol]] = False
+        if bar is not None:
+            bar.update(n)
+            bar.set_postfix(exploitability=f"{ex.max():.3g}")
+        rep = loop.reported()
+        if hist is not None:
+            hist.record(nq, ex, rep, time.perf_counter() - t0)
+        if callback is not None:
+            try:
+                callback(S._result(method, backend, rep, ex, it, nq, b, etas, tol, bshape, 1,
+                                   None, op.dtype))
+            except StopIteration:
+                status = 2
+                break
+    if bar is not None:
+        bar.close()
+    conv = ex <= tol
+    if status != 2:
+        status = 0 if conv.all() else 1
+    if status == 1 and tol >= 0:
+        warnings.warn(f"nashmp.solve({method!r}) did not reach exploitability {tol:g} in "
+                      f"{max_iter} iterations in {int((~conv).sum())} of {B} game(s)",
+                      RuntimeWarning, stacklevel=3)
+    return S._result(method, backend, loop.reported(), ex, it, nq, b, etas, tol, bshape, status,
+                     hist, op.dtype)
