@@ -14,6 +14,9 @@ from ._kernels import (kl, log_softmax, logsumexp, mirror_step, preference_apply
 from .metrics import (best_response, duality_gap, exploitability, fixed_point_residual,
                       span_distance)
 from .solvers import SolveResult, solve
+from . import operators
+from .operators import (BradleyTerry, Dense, Embedding, LowRankSkew, PackedDense, PairFunction,
+                        PreferenceOperator, pair_function)
 
 __all__ = [
     "__version__", "available_backends", "get_include", "get_cmake_dir", "get_library_dir",
@@ -21,6 +24,8 @@ __all__ = [
     "logsumexp", "log_softmax", "softmax", "kl", "span", "preference_apply", "mirror_step",
     "solve", "SolveResult", "exploitability", "duality_gap", "best_response",
     "fixed_point_residual", "span_distance",
+    "operators", "PreferenceOperator", "Dense", "PackedDense", "LowRankSkew", "Embedding",
+    "BradleyTerry", "PairFunction", "pair_function",
 ]
 
 _HERE = _os.path.dirname(_os.path.abspath(__file__))
@@ -62,6 +67,8 @@ def set_num_threads(n: int) -> None:
     import sys
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"n must be an integer, got {type(n).__name__}")
+    if n > 4096:
+        raise ValueError(f"n must be <= 4096 (or <= 0 for the default), got {n}")
     from ._backend import c_lib
     try:
         _, lib = c_lib()
@@ -70,7 +77,8 @@ def set_num_threads(n: int) -> None:
         pass
     nb = sys.modules.get("numba")
     if nb is not None:
-        nb.set_num_threads(int(n) if n > 0 else nb.config.NUMBA_NUM_THREADS)
+        cap = nb.config.NUMBA_NUM_THREADS        # numba cannot exceed its start-up pool
+        nb.set_num_threads(min(int(n), cap) if n > 0 else cap)
 
 
 def get_num_threads() -> int:
@@ -78,3 +86,10 @@ def get_num_threads() -> int:
     from ._backend import c_lib
     _, lib = c_lib()
     return int(lib.nashmp_get_num_threads())
+
+
+def __getattr__(name):  # lazy submodule: ``nashmp.approx`` (imports Numba kernels on first use)
+    if name == "approx":
+        import importlib
+        return importlib.import_module(".approx", __name__)
+    raise AttributeError(f"module 'nashmp' has no attribute {name!r}")

@@ -45,8 +45,27 @@ def is_available(name: str) -> bool:
     if name == "numba":
         return importlib.util.find_spec("numba") is not None
     if name == "cuda":
-        return False
+        return _cuda_available()
     return False
+
+
+_cuda_ok = None
+
+
+def _cuda_available() -> bool:
+    """numba-cuda is installed and sees a CUDA device, or runs its simulator
+    (``NUMBA_ENABLE_CUDASIM=1``). Cached; imports numba.cuda only when numba-cuda is installed."""
+    global _cuda_ok
+    if _cuda_ok is None:
+        _cuda_ok = False
+        if importlib.util.find_spec("numba_cuda") is not None:
+            try:
+                from numba import config as nb_config  # noqa: PLC0415
+                from numba import cuda  # noqa: PLC0415
+                _cuda_ok = bool(nb_config.ENABLE_CUDASIM) or bool(cuda.is_available())
+            except Exception:  # noqa: BLE001 - a broken driver means "not available"
+                _cuda_ok = False
+    return _cuda_ok
 
 
 def available_backends() -> tuple:
@@ -80,8 +99,11 @@ def resolve(backend) -> str:
         raise ValueError(f"backend must be one of {_CHOICES}, got {backend!r}")
     if not is_available(backend):
         if backend == "cuda":
-            raise RuntimeError("backend='cuda' is not available: it needs numba-cuda "
-                               "(`pip install nashmp[cuda]`) and a CUDA device")
+            why = ("numba-cuda is not installed (`pip install nashmp[cuda]`)"
+                   if importlib.util.find_spec("numba_cuda") is None else
+                   "numba-cuda found no CUDA device or driver (set NUMBA_ENABLE_CUDASIM=1 for "
+                   "the simulator)")
+            raise RuntimeError(f"backend='cuda' is not available: {why}")
         raise RuntimeError(f"backend={backend!r} is not available on this installation")
     _available_cache.add(backend)
     return backend

@@ -32,6 +32,36 @@ def _ref():
     return _reference
 
 
+_cuda_mod = None
+
+
+def _cu():
+    """The numba-cuda kernels (``backend="cuda"``), imported on first use."""
+    global _cuda_mod
+    if _cuda_mod is None:
+        _backend.resolve("cuda")            # a clear error when numba-cuda / a device is missing
+        from . import _cuda_kernels  # noqa: PLC0415
+        _cuda_mod = _cuda_kernels
+    return _cuda_mod
+
+
+def _on_cuda(backend, *arrays) -> bool:
+    """True when a call runs on the CUDA backend: ``backend="cuda"``, a device array
+    (``__cuda_array_interface__``: CuPy, PyTorch, Numba) with ``backend="auto"``, or ``auto``
+    resolved to ``"cuda"`` by ``NASHMP_BACKEND``. ``auto`` alone never picks CUDA."""
+    if backend == "cuda":
+        return True
+    for a in arrays:
+        if type(a) is not np.ndarray and (hasattr(a, "__cuda_array_interface__")
+                                          or type(a).__name__ == "FakeCUDAArray"):
+            if backend not in ("auto", None):
+                raise ValueError(f"device arrays need backend='cuda' or 'auto', got "
+                                 f"backend={backend!r}")
+            return True
+    return ((backend == "auto" or backend is None)
+            and (_backend._resolved_auto or _backend.resolve("auto")) == "cuda")
+
+
 _CFN = {}
 
 
@@ -106,6 +136,8 @@ def _fast_c(backend, x, *others):
 
 def _reduce(name, x, out, backend, numpy_fn):
     """Shared body of the row reductions (logsumexp, span)."""
+    if _on_cuda(backend, x):
+        return getattr(_cu(), name)(x, out)
     t = None if out is not None else _fast_c(backend, x)
     if t is not None:
         ffi, lib = _backend.c_lib()
@@ -136,6 +168,8 @@ def _reduce(name, x, out, backend, numpy_fn):
 
 def _rowwise(name, x, out, backend, numpy_fn):
     """Shared body of the row maps (log_softmax, softmax)."""
+    if _on_cuda(backend, x):
+        return getattr(_cu(), name)(x, out)
     t = None if out is not None else _fast_c(backend, x)
     if t is not None:
         ffi, lib = _backend.c_lib()
@@ -290,6 +324,8 @@ def kl(logp, logq, *, out=None, backend="auto"):
     >>> round(float(nashmp.kl(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
     0.143841
     """
+    if _on_cuda(backend, logp, logq):
+        return _cu().kl(logp, logq, out)
     t = None if out is not None else _fast_c(backend, logp, logq)
     if t is not None:
         ffi, lib = _backend.c_lib()
@@ -349,6 +385,8 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
     >>> nashmp.preference_apply(P, [0.5, 0.5]).tolist()
     [0.75, 0.25]
     """
+    if _on_cuda(backend, P, pi):
+        return _cu().preference_apply(P, pi, out)
     P = as_float_array(P, "P", min_ndim=2)
     pi = as_float_array(pi, "pi")
     k = pi.shape[-1]
@@ -426,6 +464,8 @@ def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
     >>> np.exp(nashmp.mirror_step(l, l, np.array([1.0, 0.0]), 0.5, 0.5, 0.0)).tolist()
     [0.5, 0.5]
     """
+    if _on_cuda(backend, log_pi, log_ref, g):
+        return _cu().mirror_step(log_pi, log_ref, g, a, b, c, out)
     a = as_scalar(a, "a")
     b = as_scalar(b, "b")
     c = as_scalar(c, "c")

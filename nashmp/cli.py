@@ -20,6 +20,44 @@ def _cpu_flags() -> str:
     return "unknown"
 
 
+def _print_cuda_info() -> None:
+    """CUDA lines of ``nashmp info``: libnashmp's CUDA build and devices, numba-cuda and its
+    devices. Never raises (a missing driver is reported, not fatal)."""
+    import importlib.metadata as md
+    import importlib.util
+
+    from nashmp._backend import c_lib
+    try:
+        ffi, lib = c_lib()
+        info = ffi.string(lib.nashmp_cuda_build_info()).decode()
+        n = ffi.new("int *")
+        st = lib.nashmp_cuda_device_count(n)
+        dev = f"{n[0]} device(s)" if st == 0 else "no CUDA device or driver"
+        print(f"libnashmp CUDA      {info}; {dev}")
+    except (ImportError, AttributeError) as exc:
+        print(f"libnashmp CUDA      unknown ({exc})")
+    if importlib.util.find_spec("numba_cuda") is None:
+        print("numba-cuda          not installed (pip install nashmp[cuda])")
+        return
+    try:
+        ver = md.version("numba-cuda")
+    except md.PackageNotFoundError:
+        ver = "unknown version"
+    try:
+        from numba import config as nb_config
+        from numba import cuda
+        if nb_config.ENABLE_CUDASIM:
+            devs = "CUDA simulator (NUMBA_ENABLE_CUDASIM=1)"
+        elif cuda.is_available():
+            devs = ", ".join(f"{d.id}: {d.name.decode() if isinstance(d.name, bytes) else d.name}"
+                             for d in cuda.list_devices())
+        else:
+            devs = "no CUDA device or driver"
+    except Exception as exc:  # noqa: BLE001
+        devs = f"error: {exc}"
+    print(f"numba-cuda          {ver}; {devs}")
+
+
 def cmd_info(args) -> int:
     import importlib.metadata as md
 
@@ -52,6 +90,7 @@ def cmd_info(args) -> int:
               f"({numba.config.THREADING_LAYER} layer)")
     except ImportError:
         print("numba               not installed")
+    _print_cuda_info()
     print(f"numpy               {np.__version__}")
     print(f"python              {platform.python_version()} ({sys.executable})")
     print(f"cpu                 {os.cpu_count()} cores; flags: {_cpu_flags()}")

@@ -9,6 +9,7 @@ import numpy as np
 from . import _backend
 from ._games import as_beta, batch_of, check_preference, log_policy
 from ._methods import DEFAULT_ETA, METHOD_ID, METHODS, QUERIES_PER_ITER
+from .operators import PreferenceOperator
 
 __all__ = ["solve", "SolveResult"]
 
@@ -91,6 +92,9 @@ class _Runner:
         self.lr, self.beta, self.eta = lr, beta, eta
         self.B, self.K = B, K
         self.ldP = 0 if P.shape[0] == 1 else K * K
+        if backend == "cuda":           # read-only inputs stay on the device for the whole solve
+            from ._cuda_solvers import device_inputs
+            self.P, self.lr, self.beta, self.eta = device_inputs(P, lr, beta, eta)
 
     def run(self, n, check_every, tol, l, state, it, nq, ex, active):
         if self.backend == "c":
@@ -113,6 +117,8 @@ class _Runner:
             return
         if self.backend == "numba":
             from ._numba_solvers import run
+        elif self.backend == "cuda":
+            from ._cuda_solvers import run
         else:
             from ._numpy_solvers import run
         st = state if state is not None else np.zeros((1, 1))
@@ -134,6 +140,9 @@ class _Runner:
         elif self.backend == "numba":
             from ._numba_solvers import exploitability
             exploitability(self.P, l, self.lr, self.beta, out)
+        elif self.backend == "cuda":
+            from ._cuda_solvers import exploitability
+            exploitability(self.P, l, self.lr, self.beta, out)
         else:
             from ._numpy_solvers import exploitability
             out[:] = exploitability(self.P, l, self.lr, self.beta)
@@ -151,6 +160,9 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         ``P[y, y'] = P(y beats y')`` in [0, 1] with ``P + P^T = 1`` (checked; see
         ``antisymmetrize``). float32 ``P`` is kept in float32 (half the bytes per query) while
         the iterates stay in float64; the returned ``log_policy`` has the dtype of ``P``.
+        Or a matrix-free :class:`nashmp.operators.PreferenceOperator` (low-rank, embedding,
+        Bradley-Terry, packed, pair function...): the loop then runs in Python with one fused
+        native prox step per half-step, same updates and query counts.
     beta : float or array_like, shape (...)
         Regularization, > 0 (per game if an array). ``method="sppo"`` accepts 0.
     ref : array_like, shape (K,) or (..., K), optional
@@ -217,8 +229,18 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable")
     be = _backend.resolve(backend)
-    if be == "cuda":
-        raise RuntimeError("backend='cuda' has no dense solver yet")
+    if not isinstance(P, np.ndarray) and (hasattr(P, "__cuda_array_interface__")
+                                          or type(P).__name__ == "FakeCUDAArray"):
+        # device P (CuPy, PyTorch, Numba): checked on a host copy, solved on the device
+        from ._cuda_kernels import to_host
+        P = to_host(P)
+        be = _backend.resolve("cuda") if backend in ("auto", None) else be
+    if isinstance(P, PreferenceOperator):   # matrix-free operator: Python loop, fused steps
+        from ._operator_solver import solve_operator
+        return solve_operator(P, beta, ref=ref, method=method, eta=eta, init=init,
+                              max_iter=max_iter, tol=tol, check_every=check_every, backend=be,
+                              callback=callback, history=history, progress=progress,
+                              pi_star=pi_star, inner_tol=inner_tol)
     P = check_preference(P, antisymmetrize=antisymmetrize)
     k = P.shape[-1]
     lr = (np.full(k, -np.log(k)) if ref is None else log_policy(ref, "ref", k, full_support=True))

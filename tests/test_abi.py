@@ -17,7 +17,8 @@ def _norm(s):
 
 
 def _header_prototypes():
-    text = open(os.path.join(ROOT, "csrc", "include", "nashmp", "nashmp.h")).read()
+    text = "".join(open(os.path.join(ROOT, "csrc", "include", "nashmp", h)).read()
+                   for h in ("nashmp.h", "nashmp_cuda.h"))
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
     return {re.search(r"(nashmp_\w+)\s*\(", m).group(1): _norm(m)
             for m in re.findall(r"^NASHMP_API\s+([^;]+);", text, flags=re.M)}

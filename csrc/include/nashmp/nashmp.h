@@ -4,8 +4,22 @@
  * Public C ABI of libnashmp.
  *
  * Conventions
- *  - Every function returns an `int` holding an `enum nashmp_status` (NASHMP_OK == 0, errors < 0).
- *    Nothing in the library aborts, exits or prints; invalid arguments are reported by status.
+ *  - Every function returns an `int` holding an `enum nashmp_status` (NASHMP_OK == 0, errors < 0),
+ *    except the information queries (nashmp_status_string, nashmp_version_*, nashmp_build_info,
+ *    nashmp_get_num_threads), which cannot fail. Nothing in the library aborts, exits or prints;
+ *    invalid arguments are reported by status, and a call that fails an argument check returns
+ *    without writing anything.
+ *  - Argument checks of the array functions, in this order (the first failure is returned; the
+ *    solvers check `method` first):
+ *      1. every array the call reads or writes is non-NULL (a pointer documented as unused for
+ *         the given arguments may be NULL)                          -> NASHMP_ERR_NULL_POINTER
+ *      2. batch >= 0 and k >= 1 (and other sizes as documented)    -> NASHMP_ERR_INVALID_SIZE
+ *      3. batch * k, k * k, and (batch - 1) * ld + row length of every array (in bytes) fit in
+ *         int64_t / ptrdiff_t                                       -> NASHMP_ERR_OVERFLOW
+ *      4. every leading dimension as below                         -> NASHMP_ERR_INVALID_STRIDE
+ *      5. scalar arguments (coefficients, beta, eta, tol, method...) -> NASHMP_ERR_INVALID_VALUE
+ *    batch == 0 passes the checks and does nothing. NASHMP_ERR_NONFINITE is found while
+ *    computing: the output of the rows concerned is unspecified.
  *  - Arrays are row-major. A "batch" of `batch` rows of length `k` is addressed with a leading
  *    dimension `ld*` (elements between consecutive rows). An input `ld` of 0 broadcasts one row
  *    over the whole batch; otherwise `ld >= k` is required. Outputs need `ld >= k` (or batch <= 1).
@@ -65,12 +79,18 @@ NASHMP_API const char *nashmp_version_string(void);
 NASHMP_API int nashmp_version_number(void);
 /* Space-separated build features, e.g. "openmp simd=avx2+fma cuda=no". Never NULL. */
 NASHMP_API const char *nashmp_build_info(void);
-/* Threads used by the kernels (OpenMP). n <= 0 restores the default. Returns NASHMP_OK. */
+/* Threads used by the kernels (OpenMP), for the whole process. n <= 0 restores the default
+ * (the OpenMP default at call time). NASHMP_OK, or NASHMP_ERR_INVALID_VALUE for n > 4096 (the
+ * setting is then unchanged). Calls from several threads are safe. */
 NASHMP_API int nashmp_set_num_threads(int n);
 /* Threads the kernels will use (1 when built without OpenMP). */
 NASHMP_API int nashmp_get_num_threads(void);
 
 /* ---- log-space kernels (over the last axis, rows of length k) ------------------------------ */
+
+/* Statuses of every kernel below: the checks of the conventions (x, out non-NULL; batch >= 0,
+ * k >= 1; input ld 0 or >= k, output ld >= k when batch > 1; out of one value per row is
+ * contiguous), and NASHMP_ERR_NONFINITE for a row holding NaN or +inf. */
 
 /* out[i] = log(sum_j exp(x[i, j])); a row of all -inf gives -inf. One pass over x. */
 NASHMP_API int nashmp_logsumexp_f64(const double *x, int64_t batch, int64_t k, int64_t ldx,
@@ -109,7 +129,9 @@ NASHMP_API int nashmp_span_f32(const float *x, int64_t batch, int64_t k, int64_t
 
 /* g = P pi for each game: out[i, y] = sum_j P_i[y, j] pi[i, j].
  * P holds C-contiguous k x k matrices; `ldP` is the distance (in elements) between the matrices of
- * consecutive games: 0 for one matrix shared by the batch, otherwise >= k*k. */
+ * consecutive games: 0 for one matrix shared by the batch, otherwise >= k*k
+ * (NASHMP_ERR_INVALID_STRIDE). NASHMP_ERR_OVERFLOW when k*k overflows; NASHMP_ERR_NONFINITE when
+ * an output is not finite (NaN or +-inf in P or pi, or overflow); pi need not be normalized. */
 NASHMP_API int nashmp_preference_apply_f64(const double *P, int64_t ldP, const double *pi,
                                            int64_t ldpi, int64_t batch, int64_t k, double *out,
                                            int64_t ldo);
@@ -121,7 +143,8 @@ NASHMP_API int nashmp_preference_apply_f32(const float *P, int64_t ldP, const fl
 
 /* z = a*log_pi + b*log_ref + c*g, out = z - logsumexp(z), row by row.
  * A term whose coefficient is exactly 0 contributes 0 (so log_ref may hold -inf, or be NULL,
- * when b == 0). a, b, c must be finite. NASHMP_ERR_NONFINITE (that row of out unspecified, the
+ * when b == 0; likewise log_pi when a == 0 and g when c == 0). a, b, c must be finite
+ * (NASHMP_ERR_INVALID_VALUE). NASHMP_ERR_NONFINITE (that row of out unspecified, the
  * other rows computed) when a term read holds NaN or +inf, when a coefficient times -inf gives
  * +inf, or when a row of z is all -inf (no distribution: e.g. log_pi and log_ref with disjoint
  * supports). */
@@ -163,7 +186,11 @@ enum nashmp_method {
 /* Exploitability (suboptimality) of each policy in the beta-regularized game:
  *   out[i] = beta_i * logsumexp(log_ref + g(pi)/beta_i) + beta_i * KL(pi || ref) - 1/2,
  * and, for beta_i == 0, max_y g(pi)_y - 1/2. Uses one g evaluation per game (not counted as a
- * query by the solvers). beta has `batch` entries, each finite and >= 0. */
+ * query by the solvers). beta has `batch` entries, each finite and >= 0
+ * (NASHMP_ERR_INVALID_VALUE). P as in nashmp_preference_apply (ldP 0 or >= k*k); log_pi and
+ * log_ref are inputs (ld 0 broadcasts); out has `batch` contiguous entries.
+ * NASHMP_ERR_NONFINITE when, for a game, P, log_pi or log_ref hold NaN or +inf or P holds -inf
+ * (that out entry unspecified). NASHMP_ERR_NO_MEMORY when the scratch allocation fails. */
 NASHMP_API int nashmp_exploitability_dense_f64(const double *P, int64_t ldP,
                                                const double *log_pi, int64_t ldpi,
                                                const double *log_ref, int64_t ldref,
@@ -190,7 +217,23 @@ NASHMP_API int nashmp_exploitability_dense_f32(const float *P, int64_t ldP,
  *   exploitability  per game, out: exploitability of the reported iterate at the last check
  *   active          per game, in/out: cleared when exploitability <= tol at a check
  * Exploitability is checked every `check_every` iterations (>= 1) and after the last one.
- * tol < 0 never stops early. */
+ * tol < 0 never stops early.
+ * Every pointer except `state` (see above) must be non-NULL, eta included (not read by NASH_MD).
+ * log_pi and state are written, so their ld must be >= k when batch > 1 (no broadcast); P and
+ * log_ref may be shared (ld 0). Statuses, besides the common checks:
+ *   NASHMP_ERR_INVALID_VALUE  method unknown; max_iter < 0; check_every < 1; tol NaN; beta or
+ *                             eta NaN/inf or out of the ranges above (beta > 0, or >= 0 for
+ *                             SPPO; eta > 0 unless NASH_MD; eta*beta <= 1 for OMD/OMWU, < 1 for
+ *                             EXTRAGRADIENT); iter[i] < 0 for an active game
+ *   NASHMP_ERR_OVERFLOW       iter[i] + max_iter or n_queries[i] + (queries per iteration) *
+ *                             max_iter would overflow int64 for an active game
+ *   NASHMP_ERR_NONFINITE      for some game, P, log_pi, log_ref or state hold NaN or +inf (P: or
+ *                             -inf), or an iterate stopped being a distribution; those games stop
+ *                             where it happened (their outputs unspecified, active[i] unchanged),
+ *                             the others run to completion
+ *   NASHMP_ERR_NO_MEMORY      the scratch allocation failed (nothing done)
+ * Argument errors are found before any game starts: nothing is written then. Games with
+ * active[i] == 0 are neither computed nor written (their beta and eta are still checked). */
 NASHMP_API int nashmp_solve_dense_f64(const double *P, int64_t ldP, const double *log_ref,
                                       int64_t ldref, const double *beta, const double *eta,
                                       int64_t batch, int64_t k, int method, int64_t max_iter,
@@ -205,6 +248,124 @@ NASHMP_API int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double 
                                       int64_t ldpi, double *state, int64_t ldst, int64_t *iter,
                                       int64_t *n_queries, double *exploitability,
                                       uint8_t *active);
+
+/* ---- matrix-free preference operators --------------------------------------------------------- */
+
+/* Operators that compute g = P pi without storing P (one shared operator for the whole batch of
+ * policies; `pi`/`out` rows follow the usual batch + leading-dimension conventions). Every one
+ * of them satisfies P + P^T = 1 by construction:
+ *   low-rank skew  P[y, j] = 1/2 + u_y.v_j - v_y.u_j              O(k r) per policy
+ *   embedding      P[y, j] = sigma(e_y^T R e_j), R skew             O(k^2 d) in tiles, O(k d) memory
+ *   Bradley-Terry  P[y, j] = sigma(s_y - s_j)                       O(k^2) in tiles, O(k) memory
+ *   packed dense   P[y, j] for y < j stored row by row (k(k-1)/2 values), P[j, y] = 1 - P[y, j]
+ * sigma(x) = 1/(1 + exp(-x)) is evaluated with the vectorized exp of exp_block.h as
+ * t = exp(-|x|), sigma = (x >= 0 ? 1 : t)/(1 + t), and 1 - sigma from the same t (no
+ * cancellation). The tiled kernels evaluate sigma once per unordered pair {y, j} (y in an earlier
+ * column tile than j, or both in one diagonal tile) and use it for both g_y and g_j; OpenMP
+ * threads take ranges of tile pairs and accumulate into private length-k buffers (in double)
+ * summed in thread order: the result depends on the thread count at rounding level only.
+ * float32 operators compute sigma and within-tile sums in float and accumulate across tiles in
+ * double.
+ *
+ * Fused prox steps (`*_mirror_step_*`): out = N(a*log_pi + b*log_ref + c*g(pi_g)) with
+ * N(z) = z - logsumexp(z), row by row, with the coefficient rules of nashmp_mirror_step (a term
+ * with coefficient 0 is not read; its pointer may be NULL). pi_out (may be NULL, with ldpo
+ * ignored) receives exp(out), the policy the next step queries. All vectors are double; only
+ * the operator data has the dtype of the suffix. Statuses: those of the apply kernel, and
+ * NASHMP_ERR_NONFINITE when a row of z holds NaN or +inf or is all -inf. */
+enum nashmp_link { NASHMP_LINK_LOGISTIC = 0 };
+
+/* Low-rank skew operator. U and V are k x r (row stride ldf >= r; U and V may point into one
+ * k x 2r array: V = U + r, ldf = 2r). Two passes over U and V per policy:
+ * q = (V^T pi, U^T pi) (chunk partials merged in a fixed order), then
+ * g_y = sum(pi)/2 + u_y.(V^T pi) - v_y.(U^T pi). NASHMP_ERR_INVALID_SIZE for r < 1. Entries of
+ * P outside [0, 1] are not checked here. */
+NASHMP_API int nashmp_lowrank_apply_f64(const double *U, const double *V, int64_t ldf, int64_t r,
+                                        const double *pi, int64_t ldpi, int64_t batch, int64_t k,
+                                        double *out, int64_t ldo);
+NASHMP_API int nashmp_lowrank_apply_f32(const float *U, const float *V, int64_t ldf, int64_t r,
+                                        const float *pi, int64_t ldpi, int64_t batch, int64_t k,
+                                        float *out, int64_t ldo);
+NASHMP_API int nashmp_lowrank_mirror_step_f64(const double *U, const double *V, int64_t ldf,
+                                              int64_t r, const double *pi_g, int64_t ldpg,
+                                              const double *log_pi, int64_t ldpi,
+                                              const double *log_ref, int64_t ldref,
+                                              int64_t batch, int64_t k, double a, double b,
+                                              double c, double *out, int64_t ldo, double *pi_out,
+                                              int64_t ldpo);
+NASHMP_API int nashmp_lowrank_mirror_step_f32(const float *U, const float *V, int64_t ldf,
+                                              int64_t r, const double *pi_g, int64_t ldpg,
+                                              const double *log_pi, int64_t ldpi,
+                                              const double *log_ref, int64_t ldref,
+                                              int64_t batch, int64_t k, double a, double b,
+                                              double c, double *out, int64_t ldo, double *pi_out,
+                                              int64_t ldpo);
+
+/* Embedding operator: E is k x d (row stride lde >= d), R is d x d (C order). The kernel uses
+ * the skew part (R - R^T)/2 (so P + P^T = 1 exactly up to rounding of the scores); the caller
+ * checks that R is skew. link must be NASHMP_LINK_LOGISTIC. Allocates O(k d) scratch (plus k
+ * doubles per thread); NASHMP_ERR_NO_MEMORY if that fails. NaN/inf in E, R or pi ->
+ * NASHMP_ERR_NONFINITE. */
+NASHMP_API int nashmp_embedding_apply_f64(const double *E, int64_t lde, int64_t d, const double *R,
+                                          int link, const double *pi, int64_t ldpi,
+                                          int64_t batch, int64_t k, double *out, int64_t ldo);
+NASHMP_API int nashmp_embedding_apply_f32(const float *E, int64_t lde, int64_t d, const float *R,
+                                          int link, const float *pi, int64_t ldpi, int64_t batch,
+                                          int64_t k, float *out, int64_t ldo);
+NASHMP_API int nashmp_embedding_mirror_step_f64(const double *E, int64_t lde, int64_t d,
+                                                const double *R, int link, const double *pi_g,
+                                                int64_t ldpg, const double *log_pi, int64_t ldpi,
+                                                const double *log_ref, int64_t ldref,
+                                                int64_t batch, int64_t k, double a, double b,
+                                                double c, double *out, int64_t ldo,
+                                                double *pi_out, int64_t ldpo);
+NASHMP_API int nashmp_embedding_mirror_step_f32(const float *E, int64_t lde, int64_t d,
+                                                const float *R, int link, const double *pi_g,
+                                                int64_t ldpg, const double *log_pi, int64_t ldpi,
+                                                const double *log_ref, int64_t ldref,
+                                                int64_t batch, int64_t k, double a, double b,
+                                                double c, double *out, int64_t ldo,
+                                                double *pi_out, int64_t ldpo);
+
+/* Bradley-Terry operator from k scores (the embedding kernel with e_y = (s_y, 1)). */
+NASHMP_API int nashmp_bradley_terry_apply_f64(const double *scores, const double *pi,
+                                              int64_t ldpi, int64_t batch, int64_t k, double *out,
+                                              int64_t ldo);
+NASHMP_API int nashmp_bradley_terry_apply_f32(const float *scores, const float *pi, int64_t ldpi,
+                                              int64_t batch, int64_t k, float *out, int64_t ldo);
+NASHMP_API int nashmp_bradley_terry_mirror_step_f64(const double *scores, const double *pi_g,
+                                                    int64_t ldpg, const double *log_pi,
+                                                    int64_t ldpi, const double *log_ref,
+                                                    int64_t ldref, int64_t batch, int64_t k,
+                                                    double a, double b, double c, double *out,
+                                                    int64_t ldo, double *pi_out, int64_t ldpo);
+NASHMP_API int nashmp_bradley_terry_mirror_step_f32(const float *scores, const double *pi_g,
+                                                    int64_t ldpg, const double *log_pi,
+                                                    int64_t ldpi, const double *log_ref,
+                                                    int64_t ldref, int64_t batch, int64_t k,
+                                                    double a, double b, double c, double *out,
+                                                    int64_t ldo, double *pi_out, int64_t ldpo);
+
+/* Packed half matrix: Pu holds the strict upper triangle row by row, P[y, j] (y < j) at
+ * Pu[y*k - y*(y+1)/2 + (j - y - 1)], k(k-1)/2 values (Pu may be NULL when k == 1). One pass over
+ * Pu per policy: g_y += P[y, j] pi_j and g_j += (1 - P[y, j]) pi_y; P[y, y] = 1/2. NaN in Pu or
+ * pi -> NASHMP_ERR_NONFINITE. */
+NASHMP_API int nashmp_packed_apply_f64(const double *Pu, const double *pi, int64_t ldpi,
+                                       int64_t batch, int64_t k, double *out, int64_t ldo);
+NASHMP_API int nashmp_packed_apply_f32(const float *Pu, const float *pi, int64_t ldpi,
+                                       int64_t batch, int64_t k, float *out, int64_t ldo);
+NASHMP_API int nashmp_packed_mirror_step_f64(const double *Pu, const double *pi_g, int64_t ldpg,
+                                             const double *log_pi, int64_t ldpi,
+                                             const double *log_ref, int64_t ldref,
+                                             int64_t batch, int64_t k, double a, double b,
+                                             double c, double *out, int64_t ldo, double *pi_out,
+                                             int64_t ldpo);
+NASHMP_API int nashmp_packed_mirror_step_f32(const float *Pu, const double *pi_g, int64_t ldpg,
+                                             const double *log_pi, int64_t ldpi,
+                                             const double *log_ref, int64_t ldref,
+                                             int64_t batch, int64_t k, double a, double b,
+                                             double c, double *out, int64_t ldo, double *pi_out,
+                                             int64_t ldpo);
 
 #ifdef __cplusplus
 }
