@@ -15,23 +15,10 @@
 #include <string.h>
 
 #include "nashmp/nashmp.h"
+#include "check.h"
 #include "nashmp/nashmp_cuda.h"
 
 #include "ms_block.h"
-
-static int n_pass, n_fail;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            n_pass++;                                                                          \
-        } else {                                                                               \
-            n_fail++;                                                                          \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-        }                                                                                      \
-    } while (0)
 
 #define U NASHMP_ERR_UNSUPPORTED
 
@@ -126,7 +113,7 @@ static void test_cuda_build(void)
 
 /* ---- ms_block.h math against the CPU kernels ------------------------------------------------ */
 
-static double urand(unsigned *state)
+static double stub_rand(unsigned *state)
 {
     *state = *state * 1664525u + 1013904223u;
     return (double)(*state >> 8) / 16777216.0;
@@ -150,10 +137,10 @@ static void test_ms_block(void)
         double want, kl_want, kl_got = 0.0;
         int j, q, o, k = trial == 0 ? 1 : trial == 1 ? 3 : trial == 2 ? 41 : K, bad = 0;
         for (j = 0; j < k; j++) {
-            x[j] = (urand(&seed) - 0.5) * 60.0;
-            y[j] = (urand(&seed) - 0.5) * 6.0;
-            g[j] = urand(&seed);
-            if (trial >= 4 && urand(&seed) < 0.3)
+            x[j] = (stub_rand(&seed) - 0.5) * 60.0;
+            y[j] = (stub_rand(&seed) - 0.5) * 6.0;
+            g[j] = stub_rand(&seed);
+            if (trial >= 4 && stub_rand(&seed) < 0.3)
                 x[j] = -INFINITY;
         }
         /* strided lanes + butterfly merge, as in a warp */

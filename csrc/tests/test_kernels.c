@@ -11,38 +11,10 @@
 #include <string.h>
 
 #include "nashmp/nashmp.h"
+#include "check.h"
 /* internal: the vectorized exp_red and its scalar twin, for the error-bound test */
 #include "../src/lse_block.h"
 
-static int n_pass = 0, n_fail = 0;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            n_pass++;                                                                          \
-        } else {                                                                               \
-            n_fail++;                                                                          \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-        }                                                                                      \
-    } while (0)
-
-#define CHECK_ST(call, want)                                                                   \
-    do {                                                                                       \
-        int st_ = (call);                                                                      \
-        CHECK(st_ == (want), "%s -> %s, want %s", #call, nashmp_status_string(st_),            \
-              nashmp_status_string(want));                                                     \
-    } while (0)
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) /* [0, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * 0x1p-53;
-}
 
 /* Comparison of a computed value with a long double reference: equal infinities / both
  * -inf, or |got - ref| <= tol * max(1, |ref|). */

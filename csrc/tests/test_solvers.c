@@ -19,36 +19,9 @@
 #include <string.h>
 
 #include "nashmp/nashmp.h"
+#define TEST_SEED 0x2545F4914F6CDD1Dull
+#include "check.h"
 
-static int n_pass = 0, n_fail = 0;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (cond) {                                                                            \
-            n_pass++;                                                                          \
-        } else {                                                                               \
-            n_fail++;                                                                          \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                        \
-            printf(__VA_ARGS__);                                                               \
-            printf("\n");                                                                      \
-        }                                                                                      \
-    } while (0)
-
-#define CHECK_ST(call, want)                                                                   \
-    do {                                                                                       \
-        int st_ = (call);                                                                      \
-        CHECK(st_ == (want), "%s -> %s, want %s", #call, nashmp_status_string(st_),            \
-              nashmp_status_string(want));                                                     \
-    } while (0)
-
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static double urand(void) /* [0, 1) */
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) * 0x1p-53;
-}
 
 enum { NASH_MP, NASH_MD, OMD, MMD, OMWU, EXTRAGRADIENT, SPPO };
 static const char *method_names[] = {"nash_mp", "nash_md", "omd", "mmd", "omwu",
