@@ -34,6 +34,7 @@ import numbers
 import numpy as np
 
 from . import _backend
+from ._kernels import _check, _ptr as _cptr
 from ._validation import as_float_array, as_scalar, prepare_out
 
 __all__ = ["PreferenceOperator", "Dense", "PackedDense", "LowRankSkew", "Embedding",
@@ -56,21 +57,8 @@ def _dtype_of(dtype):
     return dt
 
 
-def _cptr(ffi, a):
-    if a is None:
-        return ffi.NULL
-    return ffi.cast("double *" if a.dtype == _F64 else "float *", a.ctypes.data)
-
-
 def _cstatus(st, what):
-    if st == 0:
-        return
-    if st == _NONFINITE:
-        raise ValueError(f"{what} must not contain NaN or inf (and every prox-step row needs an "
-                         "entry above -inf)")
-    ffi, lib = _backend.c_lib()
-    raise RuntimeError(f"libnashmp returned {ffi.string(lib.nashmp_status_string(st)).decode()}"
-                       f" ({st}); this is a bug in nashmp.operators' validation")
+    _check(st, what, " (and every prox-step row needs an entry above -inf)")
 
 
 def _sigmoid(x):
