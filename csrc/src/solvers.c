@@ -48,6 +48,8 @@
 /* Accumulation lanes of the dot products (all kernels use the same lanes and combine). */
 #define SV_LANES 8
 #define SV_COMBINE(s) (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])))
+/* sv_tail_mask + n, n = k % 8: lane l is 1 when column k - 8 + l >= k - n, else 0 */
+static const double sv_tail_mask[16] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1};
 
 /* ---- products g = P x (P in double or float, x and g in double) --------------------------- */
 
@@ -58,23 +60,37 @@
  * ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7)); P is converted to double before the multiply.
  *   sv_acc_*: lanes += columns [j0, j1) (a multiple of 8 long); state in lo/hi (lanes 0-3, 4-7),
  *             so a product could be split into column tiles without changing a bit;
- *   sv_fin_*: the last k % 8 columns as one zero-padded step (lane l gets column j + l; padded
- *             lanes add +0), and the combine.
+ *   sv_fin_*: the last n = k % 8 columns, and the combine. k >= 8: the last 8 columns as one
+ *             step with x masked to 0 on the 8 - n lanes already summed (lane l gets column
+ *             k - 8 + l; masked lanes add +0); k < 8: one zero-padded step.
  * The lanes are 4-double vectors with GCC/Clang vector extensions, plain arrays otherwise.
  */
 #ifdef NASHMP_VEXT
 typedef nashmp_v4d sv_vec;
-typedef float sv_v4f __attribute__((vector_size(16)));
-#define SV_LD_f64(dst, src) memcpy(&(dst), (src), sizeof(dst))
-#define SV_LD_f32(dst, src)                                                                     \
+typedef float sv_v8f __attribute__((vector_size(32)));
+typedef double sv_v8d __attribute__((vector_size(64)));
+/* SV_LD2_*: lanes 0-3 and 4-7 of src[0..8) as doubles. float: one 8-lane convert (GCC turns a
+ * 4-lane float->double convertvector into two half converts and an insert; the 8-lane one is
+ * one load and two vcvtps2pd) */
+#define SV_LD2_f64(lo, hi, src)                                                                 \
     do {                                                                                        \
-        sv_v4f t_;                                                                              \
-        memcpy(&t_, (src), sizeof t_);                                                          \
-        (dst) = __builtin_convertvector(t_, nashmp_v4d);                                        \
+        memcpy(&(lo), (src), sizeof(lo));                                                       \
+        memcpy(&(hi), (src) + 4, sizeof(hi));                                                   \
     } while (0)
+#define SV_LD2_f32(lo, hi, src)                                                                 \
+    do {                                                                                        \
+        sv_v8f t_;                                                                              \
+        sv_v8d d_;                                                                              \
+        memcpy(&t_, (src), sizeof t_);                                                          \
+        d_ = __builtin_convertvector(t_, sv_v8d);                                               \
+        memcpy(&(lo), &d_, sizeof(lo));                                                         \
+        memcpy(&(hi), (char *)&d_ + sizeof(lo), sizeof(hi));                                    \
+    } while (0)
+#define SV_LD_f64(dst, src) memcpy(&(dst), (src), sizeof(dst))
 #define SV_ZERO(v) ((v) = (nashmp_v4d){0.0, 0.0, 0.0, 0.0})
 #define SV_MAC(acc, a, b) ((acc) += (a) * (b))
 #define SV_ADD(acc, a) ((acc) += (a))
+#define SV_MUL(acc, a) ((acc) *= (a))
 /* lanes 0-3 and 4-7 of src[0..n) (1 <= n < 8), zeros beyond n, built in registers (no store to
  * load round trip); no element at or beyond n is read */
 #define SV_LD_TAIL(dlo, dhi, src, n)                                                            \
@@ -96,12 +112,16 @@ typedef struct {
     double e[4];
 } sv_vec;
 #define SV_LD_f64(dst, src) memcpy((dst).e, (src), sizeof((dst).e))
-#define SV_LD_f32(dst, src)                                                                     \
+#define SV_LD2_TP(lo, hi, src)                                                                  \
     do {                                                                                        \
         int l_;                                                                                 \
-        for (l_ = 0; l_ < 4; l_++)                                                              \
-            (dst).e[l_] = (double)(src)[l_];                                                    \
+        for (l_ = 0; l_ < 4; l_++) {                                                            \
+            (lo).e[l_] = (double)(src)[l_];                                                     \
+            (hi).e[l_] = (double)(src)[l_ + 4];                                                 \
+        }                                                                                       \
     } while (0)
+#define SV_LD2_f64 SV_LD2_TP
+#define SV_LD2_f32 SV_LD2_TP
 #define SV_ZERO(v) memset((v).e, 0, sizeof((v).e))
 #define SV_MAC(acc, a, b)                                                                       \
     do {                                                                                        \
@@ -114,6 +134,12 @@ typedef struct {
         int l_;                                                                                 \
         for (l_ = 0; l_ < 4; l_++)                                                              \
             (acc).e[l_] += (a).e[l_];                                                           \
+    } while (0)
+#define SV_MUL(acc, a)                                                                          \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (acc).e[l_] *= (a).e[l_];                                                           \
     } while (0)
 #define SV_LANE(v, l) ((v).e[l])
 #define SV_LD_TAIL(dlo, dhi, src, n)                                                            \
@@ -150,8 +176,7 @@ typedef struct {
             }                                                                                   \
             SV_UNROLL for (r = 0; r < R; r++)                                                   \
             {                                                                                   \
-                SV_LD_##SFX(pl, pr[r] + j);                                                     \
-                SV_LD_##SFX(ph, pr[r] + j + 4);                                                 \
+                SV_LD2_##SFX(pl, ph, pr[r] + j);                                                \
                 SV_UNROLL for (v = 0; v < V; v++)                                               \
                 {                                                                               \
                     SV_MAC(a[r * V + v], pl, xl[v]);                                            \
@@ -182,7 +207,27 @@ typedef struct {
             a[r] = lo[r];                                                                       \
             b[r] = hi[r];                                                                       \
         }                                                                                       \
-        if (n > 0) { /* the last k % 8 columns as one zero-padded step (padded lanes add +0) */ \
+        if (n > 0 && k >= SV_LANES) {                                                           \
+            /* the last 8 columns, lanes of columns < j (already summed) times x = 0: full     \
+             * vector loads of P instead of a lane-by-lane build per row */                     \
+            SV_UNROLL for (v = 0; v < V; v++)                                                   \
+            {                                                                                   \
+                sv_vec ml, mh;                                                                  \
+                SV_LD2_f64(ml, mh, sv_tail_mask + n);                                           \
+                SV_LD2_f64(xl[v], xh[v], x[v] + k - SV_LANES);                                  \
+                SV_MUL(xl[v], ml);                                                              \
+                SV_MUL(xh[v], mh);                                                              \
+            }                                                                                   \
+            SV_UNROLL for (r = 0; r < R; r++)                                                   \
+            {                                                                                   \
+                SV_LD2_##SFX(pl, ph, p[r] + k - SV_LANES);                                      \
+                SV_UNROLL for (v = 0; v < V; v++)                                               \
+                {                                                                               \
+                    SV_MAC(a[r * V + v], pl, xl[v]);                                            \
+                    SV_MAC(b[r * V + v], ph, xh[v]);                                            \
+                }                                                                               \
+            }                                                                                   \
+        } else if (n > 0) { /* k < 8: one zero-padded step (padded lanes add +0) */             \
             SV_UNROLL for (v = 0; v < V; v++) SV_LD_TAIL(xl[v], xh[v], x[v] + j, n);            \
             SV_UNROLL for (r = 0; r < R; r++)                                                   \
             {                                                                                   \
