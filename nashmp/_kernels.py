@@ -120,10 +120,14 @@ def _finish(res, work, shape, out):
     return res[()] if shape == () and out is None else res
 
 
+_FB_TYPES = {}
+
+
 def _fast_c(backend, x, *others):
-    """The cffi buffer type ("double[]" / "float[]") when the call can skip the generic path: C
-    backend and every array a non-empty C-contiguous float32/float64 ndarray of the same shape
-    and dtype (the common case, told apart in a few attribute reads); else None."""
+    """The cffi array type (``double[]`` / ``float[]``) when the call can skip the generic path:
+    C backend and every array a non-empty C-contiguous float32/float64 ndarray of the same shape
+    and dtype (the common case, told apart in a few attribute reads); else None. Such a call
+    never goes to CUDA, so callers test this before ``_on_cuda``."""
     if (type(x) is not np.ndarray or x.dtype.char not in "df" or not x.ndim or not x.size
             or not x.flags.c_contiguous or _backend.resolve(backend) != "c"):
         return None
@@ -131,13 +135,15 @@ def _fast_c(backend, x, *others):
         if (type(o) is not np.ndarray or o.shape != x.shape or o.dtype is not x.dtype
                 or not o.flags.c_contiguous):
             return None
-    return "double[]" if x.dtype.char == "d" else "float[]"
+    t = _FB_TYPES.get(x.dtype.char)
+    if t is None:
+        t = _FB_TYPES[x.dtype.char] = _backend.c_lib()[0].typeof(
+            "double[]" if x.dtype.char == "d" else "float[]")
+    return t
 
 
 def _reduce(name, x, out, backend, numpy_fn):
     """Shared body of the row reductions (logsumexp, span)."""
-    if _on_cuda(backend, x):
-        return getattr(_cu(), name)(x, out)
     t = None if out is not None else _fast_c(backend, x)
     if t is not None:
         ffi, lib = _backend.c_lib()
@@ -146,6 +152,8 @@ def _reduce(name, x, out, backend, numpy_fn):
         res = np.empty(x.shape[:-1], x.dtype)
         _check(_cfn(lib, name, x.dtype)(fb(t, x), res.size, k, k, fb(t, res)), "x")
         return res if res.ndim else res[()]
+    if _on_cuda(backend, x):
+        return getattr(_cu(), name)(x, out)
     x = as_float_array(x, "x")
     be = _backend.resolve(backend)
     bshape = x.shape[:-1]
@@ -168,8 +176,6 @@ def _reduce(name, x, out, backend, numpy_fn):
 
 def _rowwise(name, x, out, backend, numpy_fn):
     """Shared body of the row maps (log_softmax, softmax)."""
-    if _on_cuda(backend, x):
-        return getattr(_cu(), name)(x, out)
     t = None if out is not None else _fast_c(backend, x)
     if t is not None:
         ffi, lib = _backend.c_lib()
@@ -178,6 +184,8 @@ def _rowwise(name, x, out, backend, numpy_fn):
         res = np.empty(x.shape, x.dtype)
         _check(_cfn(lib, name, x.dtype)(fb(t, x), x.size // k, k, k, fb(t, res), k), "x")
         return res
+    if _on_cuda(backend, x):
+        return getattr(_cu(), name)(x, out)
     x = as_float_array(x, "x")
     be = _backend.resolve(backend)
     res, work = prepare_out(out, x.shape, x.dtype)
@@ -324,8 +332,6 @@ def kl(logp, logq, *, out=None, backend="auto"):
     >>> round(float(nashmp.kl(np.log([0.5, 0.5]), np.log([0.25, 0.75]))), 6)
     0.143841
     """
-    if _on_cuda(backend, logp, logq):
-        return _cu().kl(logp, logq, out)
     t = None if out is not None else _fast_c(backend, logp, logq)
     if t is not None:
         ffi, lib = _backend.c_lib()
@@ -335,6 +341,8 @@ def kl(logp, logq, *, out=None, backend="auto"):
         _check(_cfn(lib, "kl", logp.dtype)(fb(t, logp), k, fb(t, logq), k,
                                            res.size, k, fb(t, res)), "logp and logq")
         return res if res.ndim else res[()]
+    if _on_cuda(backend, logp, logq):
+        return _cu().kl(logp, logq, out)
     logp = as_float_array(logp, "logp")
     logq = as_float_array(logq, "logq")
     check_same_k(logp.shape[-1], logq, "logq")
@@ -358,6 +366,12 @@ def kl(logp, logq, *, out=None, backend="auto"):
         st = _nb().kl(_full(p, ldp, n), _full(q, ldq, n), work.reshape(n))
     _check(st, "logp and logq")
     return _finish(res, work, bshape, out)
+
+
+def _check_apply(st):
+    if st == _NONFINITE:          # any non-finite entry of P or pi, or overflow
+        raise ValueError("P and pi must not contain NaN or inf")
+    _check(st, "P and pi")
 
 
 def preference_apply(P, pi, *, out=None, backend="auto"):
@@ -385,6 +399,17 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
     >>> nashmp.preference_apply(P, [0.5, 0.5]).tolist()
     [0.75, 0.25]
     """
+    t = (None if out is not None or type(P) is not np.ndarray or P.ndim != 2
+         else _fast_c(backend, pi))
+    if t is not None and P.dtype is pi.dtype and P.shape == (pi.shape[-1],) * 2 \
+            and P.flags.c_contiguous:                 # one shared P, rows of pi
+        ffi, lib = _backend.c_lib()
+        fb = ffi.from_buffer
+        k = pi.shape[-1]
+        res = np.empty(pi.shape, pi.dtype)
+        _check_apply(_cfn(lib, "preference_apply", pi.dtype)(
+            fb(t, P), 0, fb(t, pi), k, pi.size // k, k, fb(t, res), k))
+        return res
     if _on_cuda(backend, P, pi):
         return _cu().preference_apply(P, pi, out)
     P = as_float_array(P, "P", min_ndim=2)
@@ -425,12 +450,12 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
         ffi, lib = _backend.c_lib()
         st = _cfn(lib, "preference_apply", dtype)(
             _ptr(ffi, Pm), ldP, _ptr(ffi, x), ldx, n, k, _ptr(ffi, w), k)
-        _check(st, "P and pi")
+        _check_apply(st)
     else:
         # contiguous rows: one compiled specialization, so results do not depend on the layout
         _nb().preference_apply(Pm, np.ascontiguousarray(_full(x, ldx, n)), w)
-    if not np.isfinite(w).all():
-        raise ValueError("P and pi must not contain NaN or inf")
+        if not np.isfinite(w).all():
+            raise ValueError("P and pi must not contain NaN or inf")
     return _finish(res, work, oshape, out)
 
 
@@ -464,21 +489,26 @@ def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
     >>> np.exp(nashmp.mirror_step(l, l, np.array([1.0, 0.0]), 0.5, 0.5, 0.0)).tolist()
     [0.5, 0.5]
     """
+    t = (None if out is not None or log_ref is None or type(a) is not float
+         or type(b) is not float or type(c) is not float
+         else _fast_c(backend, log_pi, log_ref, g))
+    if t is not None:       # plain float coefficients: the C kernel rejects non-finite ones
+        ffi, lib = _backend.c_lib()
+        fb = ffi.from_buffer
+        k = log_pi.shape[-1]
+        res = np.empty(log_pi.shape, log_pi.dtype)
+        st = _cfn(lib, "mirror_step", log_pi.dtype)(
+            fb(t, log_pi), k, fb(t, log_ref), k, fb(t, g), k,
+            res.size // k, k, a, b, c, fb(t, res), k)
+        if st == 0:
+            return res
+        a, b, c = as_scalar(a, "a"), as_scalar(b, "b"), as_scalar(c, "c")
+        _check(st, "log_pi, log_ref and g", _EMPTY_Z)
     if _on_cuda(backend, log_pi, log_ref, g):
         return _cu().mirror_step(log_pi, log_ref, g, a, b, c, out)
     a = as_scalar(a, "a")
     b = as_scalar(b, "b")
     c = as_scalar(c, "c")
-    t = None if out is not None or log_ref is None else _fast_c(backend, log_pi, log_ref, g)
-    if t is not None:
-        ffi, lib = _backend.c_lib()
-        fb = ffi.from_buffer
-        k = log_pi.shape[-1]
-        res = np.empty(log_pi.shape, log_pi.dtype)
-        _check(_cfn(lib, "mirror_step", log_pi.dtype)(
-            fb(t, log_pi), k, fb(t, log_ref), k, fb(t, g), k,
-            res.size // k, k, a, b, c, fb(t, res), k), "log_pi, log_ref and g", _EMPTY_Z)
-        return res
     log_pi = as_float_array(log_pi, "log_pi")
     k = log_pi.shape[-1]
     if log_ref is None:
