@@ -9,7 +9,7 @@ import numpy as np
 from . import _backend
 from ._games import as_beta, batch_of, check_preference, log_policy
 from ._methods import DEFAULT_ETA, METHOD_ID, METHODS, QUERIES_PER_ITER
-from .operators import PreferenceOperator
+from .operators import PackedDense, PreferenceOperator
 
 __all__ = ["solve", "SolveResult"]
 
@@ -86,12 +86,14 @@ def _eta_array(method, eta, beta):
 class _Runner:
     """Runs iterations of one method on a backend, state kept in C-contiguous arrays."""
 
-    def __init__(self, backend, P, lr, beta, eta, method_id, B, K):
-        self.backend, self.method_id = backend, method_id
+    def __init__(self, backend, P, lr, beta, eta, method_id, B, K, packed=False):
+        self.backend, self.method_id, self.packed = backend, method_id, packed
+        if packed and backend != "c":
+            raise ValueError("packed storage runs on the C backend only")
         self.P = P if backend != "numpy" else P.astype(np.float64)
         self.lr, self.beta, self.eta = lr, beta, eta
         self.B, self.K = B, K
-        self.ldP = 0 if P.shape[0] == 1 else K * K
+        self.ldP = 0 if P.shape[0] == 1 else P[0].size
         if backend == "cuda":           # read-only inputs stay on the device for the whole solve
             from ._cuda_solvers import device_inputs
             self.P, self.lr, self.beta, self.eta = device_inputs(P, lr, beta, eta)
@@ -103,7 +105,8 @@ class _Runner:
             dp = lambda a: ffi.cast("double *", a.ctypes.data)  # noqa: E731
             i64 = lambda a: ffi.cast("int64_t *", a.ctypes.data)  # noqa: E731
             f32 = self.P.dtype == np.float32
-            fn = lib.nashmp_solve_dense_f32 if f32 else lib.nashmp_solve_dense_f64
+            fn = getattr(lib, f"nashmp_solve_{'packed' if self.packed else 'dense'}_"
+                              f"{'f32' if f32 else 'f64'}")
             Pp = ffi.cast("float *" if f32 else "double *", self.P.ctypes.data)
             st = fn(Pp, self.ldP, dp(self.lr), self.K, dp(self.beta), dp(self.eta), self.B,
                     self.K, self.method_id, n, check_every, tol, dp(l), self.K,
@@ -130,7 +133,8 @@ class _Runner:
         if self.backend == "c":
             ffi, lib = _backend.c_lib()
             f32 = self.P.dtype == np.float32
-            fn = lib.nashmp_exploitability_dense_f32 if f32 else lib.nashmp_exploitability_dense_f64
+            fn = getattr(lib, f"nashmp_exploitability_{'packed' if self.packed else 'dense'}_"
+                              f"{'f32' if f32 else 'f64'}")
             dp = lambda a: ffi.cast("double *", a.ctypes.data)  # noqa: E731
             Pp = ffi.cast("float *" if f32 else "double *", self.P.ctypes.data)
             st = fn(Pp, self.ldP, dp(l), self.K, dp(self.lr), self.K, dp(self.beta), self.B,
@@ -162,7 +166,9 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         the iterates stay in float64; the returned ``log_policy`` has the dtype of ``P``.
         Or a matrix-free :class:`nashmp.operators.PreferenceOperator` (low-rank, embedding,
         Bradley-Terry, packed, pair function...): the loop then runs in Python with one fused
-        native prox step per half-step, same updates and query counts.
+        native prox step per half-step, same updates and query counts. A
+        :class:`~nashmp.operators.PackedDense` (``P`` stored as its upper triangle: half the
+        bytes per query) runs in the native loop of a dense ``P`` on the C backend.
     beta : float or array_like, shape (...)
         Regularization, > 0 (per game if an array). ``method="sppo"`` accepts 0.
     ref : array_like, shape (K,) or (..., K), optional
@@ -235,13 +241,16 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         from ._cuda_kernels import to_host
         P = to_host(P)
         be = _backend.resolve("cuda") if backend in ("auto", None) else be
-    if isinstance(P, PreferenceOperator):   # matrix-free operator: Python loop, fused steps
+    # packed dense storage runs in the native loop like a dense P (half the bytes per query)
+    packed = isinstance(P, PackedDense) and be == "c" and method != "prox_point"
+    if isinstance(P, PreferenceOperator) and not packed:   # matrix-free: Python loop, fused steps
         from ._operator_solver import solve_operator
         return solve_operator(P, beta, ref=ref, method=method, eta=eta, init=init,
                               max_iter=max_iter, tol=tol, check_every=check_every, backend=be,
                               callback=callback, history=history, progress=progress,
                               pi_star=pi_star, inner_tol=inner_tol)
-    P = check_preference(P, antisymmetrize=antisymmetrize)
+    op = P if packed else None
+    P = P if packed else check_preference(P, antisymmetrize=antisymmetrize)
     k = P.shape[-1]
     lr = (np.full(k, -np.log(k)) if ref is None else log_policy(ref, "ref", k, full_support=True))
     l0 = lr if init is None else log_policy(init, "init", k, full_support=False)
@@ -254,18 +263,22 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
                            check_every=check_every, backend=be, callback=callback,
                            history=history, pi_star=pi_star)
     B = int(np.prod(bshape, dtype=np.int64))
-    shared = P.ndim == 2 or P[..., 0, 0].size == 1
-    Pm = np.ascontiguousarray(P.reshape(1, k, k) if shared
-                              else np.broadcast_to(P, bshape + (k, k)).reshape(B, k, k))
+    if packed:                        # one shared triangle (a 1-element buffer when k = 1)
+        Pm = (op.packed if op.packed.size else np.zeros(1, op.dtype)).reshape(1, -1)
+    else:
+        shared = P.ndim == 2 or P[..., 0, 0].size == 1
+        Pm = np.ascontiguousarray(P.reshape(1, k, k) if shared
+                                  else np.broadcast_to(P, bshape + (k, k)).reshape(B, k, k))
     runner = _Runner(be, Pm, np.ascontiguousarray(np.broadcast_to(lr, bshape + (k,)).reshape(B, k)),
                      np.ascontiguousarray(b.reshape(B)), np.ascontiguousarray(etas.reshape(B)),
-                     METHOD_ID[method], B, k)
+                     METHOD_ID[method], B, k, packed=packed)
     l = np.array(np.broadcast_to(l0, bshape + (k,)).reshape(B, k), dtype=np.float64, order="C")
     state = None
     if method == "omwu":
         state = np.empty((B, k))
         pi0 = np.exp(l)
-        state[:] = (pi0 @ Pm[0].T) if shared else np.einsum("bij,bj->bi", Pm, pi0)
+        state[:] = (op.apply(pi0, backend="c") if packed else
+                    (pi0 @ Pm[0].T) if shared else np.einsum("bij,bj->bi", Pm, pi0))
     elif method == "sppo":
         state = np.full((B, k), -np.inf)
     it = np.zeros(B, np.int64)
@@ -309,6 +322,8 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         warnings.warn(f"nashmp.solve({method!r}) did not reach exploitability {tol:g} in "
                       f"{max_iter} iterations in {int((~conv).sum())} of {B} game(s)",
                       RuntimeWarning, stacklevel=2)
+    if packed:
+        op.n_queries += int(nq.sum())
     return _result(method, be, _reported(method, l, state), ex, it, nq, b, etas, tol, bshape,
                    status, hist, Pm.dtype)
 

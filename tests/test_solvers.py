@@ -207,6 +207,43 @@ def test_float32_storage_agrees_with_float64(backend):
     np.testing.assert_allclose(r32.policy, r64.policy, rtol=5e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("method", ["nash_mp", "nash_md", "omd", "mmd", "omwu", "extragradient",
+                                    "sppo", "prox_point"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_packed_storage_equals_dense(method, dtype):
+    """A PackedDense P (upper triangle, half the bytes) gives the dense solve's iterates, checks,
+    query counts and batch semantics (the native packed loop on C, the operator loop elsewhere);
+    its own query counter advances by the queries spent."""
+    P = random_game(23, seed=4).astype(dtype)
+    op = nashmp.PackedDense.from_dense(P)
+    betas = np.array([0.1, 0.4])
+    init = np.random.default_rng(2).dirichlet(np.ones(23), size=2)
+    # float32: a tolerance above the exploitability's rounding floor (the operator loop rounds
+    # pi to float32 before a query, the dense loop does not)
+    kw = dict(method=method, init=init, max_iter=25 if method == "prox_point" else 60,
+              tol=1e-9 if dtype == np.float64 else 1e-6, check_every=4)
+    for be in SOLVER_BACKENDS:
+        rd = solve_quiet(P, betas, backend=be, **kw)
+        q0 = op.n_queries
+        rp = solve_quiet(op, betas, backend=be, **kw)
+        assert rp.log_policy.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(rp.log_policy, rd.log_policy, rtol=0,
+                                   atol=1e-11 if dtype == np.float64 else 2e-5, err_msg=be)
+        if dtype == np.float64 or method != "prox_point":   # f32 inner tolerances may differ
+            assert np.array_equal(rp.n_queries, rd.n_queries) and np.array_equal(rp.nit, rd.nit)
+        assert op.n_queries - q0 >= int(rp.n_queries.sum())
+
+
+def test_packed_storage_reaches_newton_equilibrium():
+    """Independent reference: the Newton fixed point of the dense matrix."""
+    P = random_game(30, seed=11)
+    lr = np.full(30, -np.log(30))
+    star = newton_equilibrium(P, 0.2, lr)
+    res = nashmp.solve(nashmp.PackedDense.from_dense(P), 0.2, max_iter=400, tol=-1)
+    np.testing.assert_allclose(res.log_policy, star, atol=1e-10)
+    assert res.backend == ("c" if "c" in SOLVER_BACKENDS else res.backend)
+
+
 def test_history_and_callback():
     P = random_game(10, seed=9)
     u_star = newton_equilibrium(P, 0.2, np.full(10, -np.log(10)))

@@ -69,7 +69,8 @@ enum {
     NASHMP_ARR_OUT = 1,     /* output: ld >= row length unless batch <= 1 */
     NASHMP_ARR_SQUARE = 2,  /* a row is a k x k matrix (row length k*k) instead of k elements */
     NASHMP_ARR_UNUSED = 4,  /* not read (its coefficient is 0): pointer may be NULL, ld ignored */
-    NASHMP_ARR_ONE = 8      /* one element per row (per-row results such as logsumexp's) */
+    NASHMP_ARR_ONE = 8,     /* one element per row (per-row results such as logsumexp's) */
+    NASHMP_ARR_PACKED = 16  /* an input row is a strict upper triangle, k(k-1)/2 elements */
 };
 
 typedef struct {
@@ -80,7 +81,10 @@ typedef struct {
 
 static inline int64_t nashmp_row_len(int flags, int64_t k, int64_t kk)
 {
-    return (flags & NASHMP_ARR_SQUARE) ? kk : (flags & NASHMP_ARR_ONE) ? 1 : k;
+    return (flags & NASHMP_ARR_SQUARE)   ? kk
+           : (flags & NASHMP_ARR_PACKED) ? (kk - k) / 2
+           : (flags & NASHMP_ARR_ONE)    ? 1
+                                         : k;
 }
 
 /*
@@ -88,7 +92,7 @@ static inline int64_t nashmp_row_len(int flags, int64_t k, int64_t kk)
  * failure:
  *   1. every used array pointer is non-NULL                          -> NASHMP_ERR_NULL_POINTER
  *   2. batch >= 0 and k >= 1                                         -> NASHMP_ERR_INVALID_SIZE
- *   3. batch * k and k * k (for SQUARE arrays) fit in int64           -> NASHMP_ERR_OVERFLOW
+ *   3. batch * k and k * k (for SQUARE and PACKED arrays) fit in int64 -> NASHMP_ERR_OVERFLOW
  *   4. every ld >= 0; inputs: ld == 0 or ld >= row length; outputs: ld >= row length when
  *      batch > 1                                                     -> NASHMP_ERR_INVALID_STRIDE
  *   5. the extent (batch-1)*ld + row length of every array, in bytes, fits in ptrdiff_t
@@ -108,7 +112,8 @@ static inline int nashmp_check_args(int64_t batch, int64_t k, size_t elsize, int
     if (nashmp_mul_ovf(batch, k, &tmp))
         return NASHMP_ERR_OVERFLOW;
     for (i = 0; i < narr; i++)
-        if (!(arr[i].flags & NASHMP_ARR_UNUSED) && (arr[i].flags & NASHMP_ARR_SQUARE))
+        if (!(arr[i].flags & NASHMP_ARR_UNUSED) &&
+            (arr[i].flags & (NASHMP_ARR_SQUARE | NASHMP_ARR_PACKED)))
             if (nashmp_mul_ovf(k, k, &kk))
                 return NASHMP_ERR_OVERFLOW;
     for (i = 0; i < narr; i++) {

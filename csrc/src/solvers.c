@@ -91,6 +91,14 @@ typedef double sv_v8d __attribute__((vector_size(64)));
 #define SV_MAC(acc, a, b) ((acc) += (a) * (b))
 #define SV_ADD(acc, a) ((acc) += (a))
 #define SV_MUL(acc, a) ((acc) *= (a))
+#define SV_SUB(acc, a) ((acc) -= (a))
+#define SV_PROD(d, a, b) ((d) = (a) * (b))
+#define SV_SET1(v, x) ((v) = (nashmp_v4d){(x), (x), (x), (x)})
+#define SV_ST2(dst, lo, hi)                                                                     \
+    do {                                                                                        \
+        memcpy((dst), &(lo), sizeof(lo));                                                       \
+        memcpy((dst) + 4, &(hi), sizeof(hi));                                                   \
+    } while (0)
 /* lanes 0-3 and 4-7 of src[0..n) (1 <= n < 8), zeros beyond n, built in registers (no store to
  * load round trip); no element at or beyond n is read */
 #define SV_LD_TAIL(dlo, dhi, src, n)                                                            \
@@ -140,6 +148,29 @@ typedef struct {
         int l_;                                                                                 \
         for (l_ = 0; l_ < 4; l_++)                                                              \
             (acc).e[l_] *= (a).e[l_];                                                           \
+    } while (0)
+#define SV_SUB(acc, a)                                                                          \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (acc).e[l_] -= (a).e[l_];                                                           \
+    } while (0)
+#define SV_PROD(d, a, b)                                                                        \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (d).e[l_] = (a).e[l_] * (b).e[l_];                                                  \
+    } while (0)
+#define SV_SET1(v, x)                                                                           \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (v).e[l_] = (x);                                                                    \
+    } while (0)
+#define SV_ST2(dst, lo, hi)                                                                     \
+    do {                                                                                        \
+        memcpy((dst), (lo).e, sizeof((lo).e));                                                  \
+        memcpy((dst) + 4, (hi).e, sizeof((hi).e));                                              \
     } while (0)
 #define SV_LANE(v, l) ((v).e[l])
 #define SV_LD_TAIL(dlo, dhi, src, n)                                                            \
@@ -324,6 +355,113 @@ typedef struct {
 #endif
 SV_DEFINE_MV(f64, double)
 SV_DEFINE_MV(f32, float)
+
+/*
+ * sv_pk_*: y = P x for P stored as its strict upper triangle (P[i, j], j > i, row by row at
+ * i*k - i*(i+1)/2 + j - i - 1; P[j, i] = 1 - P[i, j], P[i, i] = 1/2): one pass over half the
+ * bytes of the dense product. Rows four at a time (four streams): the dot products
+ * P[i+r, j] x_j (4 lanes, combined (s0 + s1) + (s2 + s3), plus the scalar head and tail) and, in
+ * the same pass, y[j] += sum_r x_{i+r} - sum_r P[i+r, j] x_{i+r} for the columns j on their
+ * right. The last k % 4 rows (fewer than 4 entries each) are scalar. Returns 1 when y is not
+ * finite.
+ */
+#ifdef NASHMP_VEXT
+#define SV_LD4_f64(dst, src) memcpy(&(dst), (src), sizeof(dst))
+#define SV_LD4_f32(dst, src) /* one vcvtps2pd (a 4-lane convertvector is split by GCC) */         \
+    ((dst) = (nashmp_v4d){(double)(src)[0], (double)(src)[1], (double)(src)[2], (double)(src)[3]})
+#define SV_ST(dst, v) memcpy((dst), &(v), sizeof(v))
+#else
+#define SV_LD4_f64(dst, src) SV_LD4_TP(dst, src)
+#define SV_LD4_f32(dst, src) SV_LD4_TP(dst, src)
+#define SV_LD4_TP(dst, src)                                                                     \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            (dst).e[l_] = (double)(src)[l_];                                                    \
+    } while (0)
+#define SV_ST(dst, v) memcpy((dst), (v).e, sizeof((v).e))
+#endif
+#define SV_DEFINE_PK(SFX, TP)                                                                   \
+    NASHMP_HOT static int sv_pk_##SFX(const TP *Pu, int64_t k, const double *x, double *y)     \
+    {                                                                                           \
+        int64_t i, j;                                                                           \
+        int bad = 0, r, l;                                                                      \
+        for (j = 0; j < k; j++)                                                                 \
+            y[j] = 0.0;                                                                         \
+        for (i = 0; i + 4 <= k; i += 4) {                                                       \
+            const TP *q[4]; /* q[r][j - i - r - 1] = P[i + r, j] */                             \
+            double xr[4], t[4] = {0.0, 0.0, 0.0, 0.0}, sx;                                      \
+            sv_vec a[4], vs, xv, yv, pv, cv, vr;                                                \
+            SV_UNROLL for (r = 0; r < 4; r++)                                                   \
+            {                                                                                   \
+                q[r] = Pu + ((i + r) * k - (i + r) * (i + r + 1) / 2);                          \
+                xr[r] = x[i + r];                                                               \
+                SV_ZERO(a[r]);                                                                  \
+            }                                                                                   \
+            sx = (xr[0] + xr[1]) + (xr[2] + xr[3]);                                             \
+            SV_SET1(vs, sx);                                                                    \
+            for (j = i + 1; j < i + 4; j++) { /* the triangle: rows r < j - i */                \
+                double c = 0.0, s = 0.0;                                                        \
+                for (r = 0; r < j - i; r++) {                                                   \
+                    double p = (double)q[r][j - i - r - 1];                                     \
+                    t[r] += p * x[j];                                                           \
+                    c += p * xr[r];                                                             \
+                    s += xr[r];                                                                 \
+                }                                                                               \
+                y[j] += s - c;                                                                  \
+            }                                                                                   \
+            for (j = i + 4; j + 4 <= k; j += 4) {                                               \
+                SV_LD4_f64(xv, x + j);                                                          \
+                SV_LD4_f64(yv, y + j);                                                          \
+                SV_LD4_##SFX(pv, q[0] + (j - i - 1));                                           \
+                SV_MAC(a[0], pv, xv);                                                           \
+                SV_SET1(vr, xr[0]); /* loop invariant: hoisted */                               \
+                SV_PROD(cv, pv, vr);                                                            \
+                SV_UNROLL for (r = 1; r < 4; r++)                                               \
+                {                                                                               \
+                    SV_LD4_##SFX(pv, q[r] + (j - i - r - 1));                                   \
+                    SV_MAC(a[r], pv, xv);                                                       \
+                    SV_SET1(vr, xr[r]);                                                         \
+                    SV_MAC(cv, pv, vr);                                                         \
+                }                                                                               \
+                pv = vs;                                                                        \
+                SV_SUB(pv, cv);                                                                 \
+                SV_ADD(yv, pv);                                                                 \
+                SV_ST(y + j, yv);                                                               \
+            }                                                                                   \
+            for (; j < k; j++) {                                                                \
+                double c = 0.0;                                                                 \
+                for (r = 0; r < 4; r++) {                                                       \
+                    double p = (double)q[r][j - i - r - 1];                                     \
+                    t[r] += p * x[j];                                                           \
+                    c += p * xr[r];                                                             \
+                }                                                                               \
+                y[j] += sx - c;                                                                 \
+            }                                                                                   \
+            for (r = 0; r < 4; r++) {                                                           \
+                double d[4];                                                                    \
+                for (l = 0; l < 4; l++)                                                         \
+                    d[l] = SV_LANE(a[r], l);                                                    \
+                y[i + r] += (((d[0] + d[1]) + (d[2] + d[3])) + t[r]) + 0.5 * xr[r];             \
+            }                                                                                   \
+        }                                                                                       \
+        for (; i < k; i++) { /* the last rows, fewer than 4 entries each */                     \
+            const TP *q0 = Pu + (i * k - i * (i + 1) / 2);                                      \
+            double t0 = 0.0;                                                                    \
+            for (j = i + 1; j < k; j++) {                                                       \
+                double p = (double)q0[j - i - 1];                                               \
+                t0 += p * x[j];                                                                 \
+                y[j] += x[i] - p * x[i];                                                        \
+            }                                                                                   \
+            y[i] += t0 + 0.5 * x[i];                                                            \
+        }                                                                                       \
+        for (j = 0; j < k; j++)                                                                 \
+            bad |= !(fabs(y[j]) < NASHMP_INF_F64);                                              \
+        return bad;                                                                             \
+    }
+
+SV_DEFINE_PK(f64, double)
+SV_DEFINE_PK(f32, float)
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT DEFAULT
 #elif defined(__GNUC__)
@@ -437,7 +575,8 @@ enum { PH_INIT, PH_ITER, PH_Q0, PH_Q1, PH_CHECK, PH_EVAL, PH_DONE };
 typedef struct {
     const void *P; /* first matrix; game i's is P + i * ldP elements */
     int64_t ldP;
-    int f32;  /* P holds float */
+    int f32;    /* P holds float */
+    int packed; /* P holds strict upper triangles (sv_pk_*) */
     int eval; /* exploitability only (nashmp_exploitability_dense_*) */
     int method;
     int64_t k, max_iter, check_every;
@@ -639,7 +778,14 @@ static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, doubl
 {
     const double *x4[4];
     double *y4[4];
-    int q, bad;
+    int q, bad = 0;
+    if (cf->packed) { /* whole products only (r0 = 0, r1 = k): no row mode */
+        for (q = 0; q < nv; q++)
+            bad |= (cf->f32 ? sv_pk_f32((const float *)P, cf->k, xs[q], ys[q])
+                            : sv_pk_f64((const double *)P, cf->k, xs[q], ys[q]))
+                   << q;
+        return bad;
+    }
     if (nv == 1)
         return cf->f32 ? sv_mv1_f32((const float *)P, cf->k, xs[0], ys[0], r0, r1)
                        : sv_mv1_f64((const double *)P, cf->k, xs[0], ys[0], r0, r1);
@@ -726,6 +872,7 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
 {
     int64_t k = cf->k, G, nunits, per, u;
     double work, *scratch;
+    void *raw;
     int nt, rowmode, bad = 0;
     size_t bytes;
     if (n == 0)
@@ -737,7 +884,7 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
                      : 1.0 + 2.0 * (cf->max_iter < 1000000 ? (double)cf->max_iter : 1e6));
     nt = nashmp_threads_for(work);
     /* games mode wastes threads when the units do not fill them evenly */
-    rowmode = nt > 1 && k >= SV_ROW_MIN_K &&
+    rowmode = nt > 1 && !cf->packed && k >= SV_ROW_MIN_K &&
               5 * nunits < 4 * ((nunits + nt - 1) / nt) * (int64_t)nt;
     if (!rowmode && nunits < nt)
         nt = (int)nunits;
@@ -745,9 +892,10 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
     if (nashmp_mul_ovf(per, rowmode ? 1 : nt, &per) || (uint64_t)per > SIZE_MAX / sizeof(double))
         return NASHMP_ERR_NO_MEMORY;
     bytes = (size_t)per * sizeof(double);
-    scratch = (double *)malloc(bytes);
-    if (scratch == NULL)
+    if (bytes > SIZE_MAX - 64 || (raw = malloc(bytes + 64)) == NULL)
         return NASHMP_ERR_NO_MEMORY;
+    /* rows of 8 doubles start on cache lines: no vector access splits a line */
+    scratch = (double *)((uintptr_t)raw + 64 - (uintptr_t)raw % 64);
     per = sv_game_doubles(k);
 
 #ifdef _OPENMP
@@ -793,7 +941,7 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
                 }
             }
         }
-        free(scratch);
+        free(raw);
         return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1) reduction(| : bad)
@@ -810,20 +958,20 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
             sv_setup(cf, &gs[q], idx[u * G + q], mine + q * per);
         bad |= sv_run_unit(cf, gs, ng);
     }
-    free(scratch);
+    free(raw);
     return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
 }
 
 /* ---- public entry points ------------------------------------------------------------------------ */
 
-static int sv_exploitability(const void *P, int64_t ldP, int f32, const double *log_pi,
+static int sv_exploitability(const void *P, int64_t ldP, int f32, int packed, const double *log_pi,
                              int64_t ldpi, const double *log_ref, int64_t ldref,
                              const double *beta, int64_t batch, int64_t k, double *out)
 {
     sv_cfg cf;
     int64_t i, *idx;
     int st;
-    NASHMP_CHECK(batch, k, double, {P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE},
+    NASHMP_CHECK(batch, k, double, {P, ldP, packed ? NASHMP_ARR_PACKED : NASHMP_ARR_SQUARE},
                  NASHMP_IN(log_pi, ldpi), NASHMP_IN(log_ref, ldref),
                  {(const void *)beta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE}, NASHMP_OUT1(out));
     for (i = 0; i < batch; i++)
@@ -835,6 +983,7 @@ static int sv_exploitability(const void *P, int64_t ldP, int f32, const double *
     cf.P = P;
     cf.ldP = ldP;
     cf.f32 = f32;
+    cf.packed = packed;
     cf.eval = 1;
     cf.k = k;
     cf.lref = log_ref;
@@ -857,17 +1006,18 @@ int nashmp_exploitability_dense_f64(const double *P, int64_t ldP, const double *
                                     int64_t ldpi, const double *log_ref, int64_t ldref,
                                     const double *beta, int64_t batch, int64_t k, double *out)
 {
-    return sv_exploitability(P, ldP, 0, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
+    return sv_exploitability(P, ldP, 0, 0, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
 }
 
 int nashmp_exploitability_dense_f32(const float *P, int64_t ldP, const double *log_pi,
                                     int64_t ldpi, const double *log_ref, int64_t ldref,
                                     const double *beta, int64_t batch, int64_t k, double *out)
 {
-    return sv_exploitability(P, ldP, 1, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
+    return sv_exploitability(P, ldP, 1, 0, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
 }
 
-static int sv_solve(const void *P, int64_t ldP, int f32, const double *log_ref, int64_t ldref,
+static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const double *log_ref,
+                    int64_t ldref,
                     const double *beta, const double *eta, int64_t batch, int64_t k, int method,
                     int64_t max_iter, int64_t check_every, double tol, double *log_pi,
                     int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries,
@@ -879,7 +1029,7 @@ static int sv_solve(const void *P, int64_t ldP, int f32, const double *log_ref, 
     if (method < NASHMP_METHOD_NASH_MP || method > NASHMP_METHOD_SPPO)
         return NASHMP_ERR_INVALID_VALUE;
     use_state = method == NASHMP_METHOD_OMWU || method == NASHMP_METHOD_SPPO;
-    NASHMP_CHECK(batch, k, double, {P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE},
+    NASHMP_CHECK(batch, k, double, {P, ldP, packed ? NASHMP_ARR_PACKED : NASHMP_ARR_SQUARE},
                  NASHMP_IN(log_ref, ldref),
                  {(const void *)beta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE},
                  {(const void *)eta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE},
@@ -920,6 +1070,7 @@ static int sv_solve(const void *P, int64_t ldP, int f32, const double *log_ref, 
     cf.P = P;
     cf.ldP = ldP;
     cf.f32 = f32;
+    cf.packed = packed;
     cf.method = method;
     cf.k = k;
     cf.max_iter = max_iter;
@@ -955,7 +1106,7 @@ int nashmp_solve_dense_f64(const double *P, int64_t ldP, const double *log_ref, 
                            int64_t *iter, int64_t *n_queries, double *exploitability,
                            uint8_t *active)
 {
-    return sv_solve(P, ldP, 0, log_ref, ldref, beta, eta, batch, k, method, max_iter,
+    return sv_solve(P, ldP, 0, 0, log_ref, ldref, beta, eta, batch, k, method, max_iter,
                     check_every, tol, log_pi, ldpi, state, ldst, iter, n_queries, exploitability,
                     active);
 }
@@ -967,7 +1118,31 @@ int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double *log_ref, i
                            int64_t *iter, int64_t *n_queries, double *exploitability,
                            uint8_t *active)
 {
-    return sv_solve(P, ldP, 1, log_ref, ldref, beta, eta, batch, k, method, max_iter,
+    return sv_solve(P, ldP, 1, 0, log_ref, ldref, beta, eta, batch, k, method, max_iter,
                     check_every, tol, log_pi, ldpi, state, ldst, iter, n_queries, exploitability,
                     active);
 }
+
+/* Packed (strict upper triangle) storage of P: the same solver and exploitability. */
+#define SV_DEFINE_PACKED_API(SFX, TP, F32)                                                      \
+    int nashmp_solve_packed_##SFX(const TP *Pu, int64_t ldP, const double *log_ref,            \
+                                  int64_t ldref, const double *beta, const double *eta,         \
+                                  int64_t batch, int64_t k, int method, int64_t max_iter,       \
+                                  int64_t check_every, double tol, double *log_pi,              \
+                                  int64_t ldpi, double *state, int64_t ldst, int64_t *iter,     \
+                                  int64_t *n_queries, double *exploitability, uint8_t *active)  \
+    {                                                                                           \
+        return sv_solve(Pu, ldP, F32, 1, log_ref, ldref, beta, eta, batch, k, method,           \
+                        max_iter, check_every, tol, log_pi, ldpi, state, ldst, iter,            \
+                        n_queries, exploitability, active);                                     \
+    }                                                                                           \
+    int nashmp_exploitability_packed_##SFX(const TP *Pu, int64_t ldP, const double *log_pi,    \
+                                           int64_t ldpi, const double *log_ref, int64_t ldref,  \
+                                           const double *beta, int64_t batch, int64_t k,        \
+                                           double *out)                                         \
+    {                                                                                           \
+        return sv_exploitability(Pu, ldP, F32, 1, log_pi, ldpi, log_ref, ldref, beta, batch, k, \
+                                 out);                                                          \
+    }
+SV_DEFINE_PACKED_API(f64, double, 0)
+SV_DEFINE_PACKED_API(f32, float, 1)

@@ -1,5 +1,6 @@
 /*
- * CTest for the dense solvers of libnashmp (nashmp_solve_dense_*, nashmp_exploitability_dense_*).
+ * CTest for the solvers of libnashmp (nashmp_solve_{dense,packed}_*,
+ * nashmp_exploitability_{dense,packed}_*).
  *
  * Independent checks, not the library compared with itself:
  *  - rock-paper-scissors: the regularized equilibrium is uniform;
@@ -10,6 +11,7 @@
  *  - the per-step Nash-MP bound KL(pi*||pi_{k+1}) <= KL(pi*||pi_k) / (1 + eta beta);
  *  - extragradient with eta_lin = eta / (1 + eta beta) == Nash-MP with eta;
  *  - f32 P vs f64 P; bitwise independence of thread count, grouping and batch;
+ *  - packed (upper triangle) storage: the dense solver's iterates, pi*, exploitability;
  *  - bad arguments -> the documented status codes.
  */
 #include <math.h>
@@ -971,6 +973,124 @@ static void test_bad_args(void)
 #undef SOLVE
 }
 
+
+/* Packed storage (upper triangle): per-game triangles (ldP), odd and even k, f64 and f32, every
+ * method; the iterates equal those of the dense solver (same updates, rounding of the products
+ * only), Nash-MP reaches the Newton pi*, exploitability agrees with the long double formula; bad
+ * strides and pointers. */
+static void test_packed(void)
+{
+    enum { KMAX = 40, B = 2, NPK = KMAX * (KMAX - 1) / 2 };
+    static double P[B * KMAX * KMAX], Pu[B * NPK];
+    static float Pf[B * KMAX * KMAX], Puf[B * NPK];
+    double lr[B * KMAX], l0[B * KMAX], la[B * KMAX], lb[B * KMAX], sa[B * KMAX], sb[B * KMAX];
+    double beta[B] = {0.1, 0.3}, eta[B] = {2.0, 2.0}, exa[B], exb[B], lstar[KMAX], e1, e2;
+    int64_t ita[B], itb[B], nqa[B], nqb[B], npk;
+    uint8_t aca[B], acb[B];
+    int ks[2] = {37, 40}, ki, m, i, y, j, f32;
+    for (ki = 0; ki < 2; ki++) {
+        int k = ks[ki];
+        npk = (int64_t)k * (k - 1) / 2;
+        for (i = 0; i < B; i++) {
+            int64_t o = 0;
+            make_skew(P + i * k * k, k, 0.5);
+            to_float_antisym(P + i * k * k, k, Pf + i * k * k);
+            for (y = 0; y < k; y++)
+                for (j = y + 1; j < k; j++, o++) {
+                    Pu[i * npk + o] = P[i * k * k + y * k + j];
+                    Puf[i * npk + o] = Pf[i * k * k + y * k + j];
+                }
+            random_log_policy(lr + i * k, k, 1.0);
+            random_log_policy(l0 + i * k, k, 2.0);
+        }
+        for (f32 = 0; f32 < 2; f32++)
+            for (m = NASH_MP; m <= SPPO; m++) {
+                double e[B] = {2.0, 2.0}, d;
+                if (m == OMD || m == OMWU || m == EXTRAGRADIENT)
+                    e[0] = e[1] = 0.5;
+                for (i = 0; i < B; i++) {
+                    ita[i] = itb[i] = nqa[i] = nqb[i] = 0;
+                    aca[i] = acb[i] = 1;
+                }
+                memcpy(la, l0, sizeof(double) * B * k);
+                memcpy(lb, l0, sizeof(double) * B * k);
+                for (i = 0; i < B * k; i++)
+                    sa[i] = sb[i] = -INFINITY;
+                if (m == OMWU) /* g(pi_0) */
+                    for (i = 0; i < B; i++)
+                        for (y = 0; y < k; y++) {
+                            double g = 0.0;
+                            for (j = 0; j < k; j++)
+                                g += (f32 ? (double)Pf[i * k * k + y * k + j]
+                                          : P[i * k * k + y * k + j]) *
+                                     exp(l0[i * k + j]);
+                            sa[i * k + y] = sb[i * k + y] = g;
+                        }
+                if (f32) {
+                    CHECK_ST(nashmp_solve_dense_f32(Pf, (int64_t)k * k, lr, k, beta, e, B, k, m,
+                                                    40, 7, 1e-12, la, k, sa, k, ita, nqa, exa, aca),
+                             NASHMP_OK);
+                    CHECK_ST(nashmp_solve_packed_f32(Puf, npk, lr, k, beta, e, B, k, m, 40, 7,
+                                                     1e-12, lb, k, sb, k, itb, nqb, exb, acb),
+                             NASHMP_OK);
+                } else {
+                    CHECK_ST(nashmp_solve_dense_f64(P, (int64_t)k * k, lr, k, beta, e, B, k, m, 40,
+                                                    7, 1e-12, la, k, sa, k, ita, nqa, exa, aca),
+                             NASHMP_OK);
+                    CHECK_ST(nashmp_solve_packed_f64(Pu, npk, lr, k, beta, e, B, k, m, 40, 7,
+                                                     1e-12, lb, k, sb, k, itb, nqb, exb, acb),
+                             NASHMP_OK);
+                }
+                d = max_abs_diff(la, lb, B * k);
+                CHECK(d <= (f32 ? 1e-9 : 1e-12), "packed %s k=%d f32=%d: |l_dense - l_packed| = %g",
+                      method_names[m], k, f32, d);
+                CHECK(ita[0] == itb[0] && ita[1] == itb[1] && nqa[0] == nqb[0] &&
+                          nqa[1] == nqb[1],
+                      "packed %s k=%d: iterations and queries equal the dense run", method_names[m],
+                      k);
+            }
+        /* Nash-MP on game 0 reaches the Newton equilibrium; exploitability vs long double */
+        CHECK(newton_star(P, lr, beta[0], k, lstar) < 1e-12, "newton k=%d", k);
+        memcpy(la, lr, sizeof(double) * k);
+        ita[0] = nqa[0] = 0;
+        aca[0] = 1;
+        CHECK_ST(nashmp_solve_packed_f64(Pu, 0, lr, 0, beta, eta, 1, k, NASH_MP, 600, 100, -1.0,
+                                         la, k, NULL, k, ita, nqa, exa, aca),
+                 NASHMP_OK);
+        CHECK(max_abs_diff(la, lstar, k) < 1e-9, "packed Nash-MP k=%d reaches pi* (%g)", k,
+              max_abs_diff(la, lstar, k));
+        random_log_policy(la, k, 2.0);
+        CHECK_ST(nashmp_exploitability_packed_f64(Pu, 0, la, 0, lr, 0, beta, 1, k, &e1),
+                 NASHMP_OK);
+        e2 = (double)expl_ref(P, la, lr, beta[0], k);
+        CHECK(fabs(e1 - e2) <= 1e-13, "packed exploitability k=%d: %.17g vs %.17g", k, e1, e2);
+    }
+    /* k = 1: nothing stored, any non-NULL pointer; bad stride and pointers */
+    {
+        double one = 0.0, l1 = 0.0, lr1 = 0.0, ex1;
+        int64_t it1 = 0, nq1 = 0;
+        uint8_t a1 = 1;
+        CHECK_ST(nashmp_solve_packed_f64(&one, 0, &lr1, 0, beta, eta, 1, 1, NASH_MP, 3, 1, -1.0,
+                                         &l1, 1, NULL, 1, &it1, &nq1, &ex1, &a1),
+                 NASHMP_OK);
+        CHECK(l1 == 0.0 && ex1 == 0.0 && nq1 == 6, "packed k=1: l=%g ex=%g nq=%d", l1, ex1,
+              (int)nq1);
+        CHECK_ST(nashmp_solve_packed_f64(NULL, 0, &lr1, 0, beta, eta, 1, 1, NASH_MP, 3, 1, -1.0,
+                                         &l1, 1, NULL, 1, &it1, &nq1, &ex1, &a1),
+                 NASHMP_ERR_NULL_POINTER);
+        ita[0] = ita[1] = nqa[0] = nqa[1] = 0;
+        aca[0] = aca[1] = 1;
+        CHECK_ST(nashmp_solve_packed_f64(Pu, 5 * 4 / 2 - 1, lr, 5, beta, eta, 2, 5, NASH_MP, 3, 1,
+                                         -1.0, la, 5, NULL, 5, ita, nqa, exa, aca),
+                 NASHMP_ERR_INVALID_STRIDE);
+        CHECK_ST(nashmp_exploitability_packed_f32(Puf, 5 * 4 / 2 - 1, la, 5, lr, 5, beta, 2, 5,
+                                                  exa),
+                 NASHMP_ERR_INVALID_STRIDE);
+        CHECK_ST(nashmp_exploitability_packed_f32(NULL, 0, la, 5, lr, 5, beta, 2, 5, exa),
+                 NASHMP_ERR_NULL_POINTER);
+    }
+}
+
 int main(void)
 {
     test_rps();
@@ -983,6 +1103,7 @@ int main(void)
     test_determinism();
     test_resume();
     test_bad_args();
+    test_packed();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

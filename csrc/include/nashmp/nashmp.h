@@ -249,6 +249,38 @@ NASHMP_API int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double 
                                       int64_t *n_queries, double *exploitability,
                                       uint8_t *active);
 
+/* The same solver and exploitability with P stored packed: Pu holds, per game, the strict upper
+ * triangle P[i, j] (j > i) row by row, P[i, j] at i*k - i*(i+1)/2 + (j - i - 1), k(k-1)/2
+ * values (as nashmp_packed_apply_*), and P[j, i] = 1 - P[i, j], P[i, i] = 1/2 by definition. One
+ * product reads half the bytes of the dense one. ldP = 0 shares one triangle, else ldP >=
+ * k(k-1)/2 (NASHMP_ERR_INVALID_STRIDE); Pu must be non-NULL even for k = 1. Every other argument
+ * and status as in nashmp_solve_dense_* / nashmp_exploitability_dense_*. Products are not split
+ * over threads within a game (OpenMP runs over games). */
+NASHMP_API int nashmp_solve_packed_f64(const double *Pu, int64_t ldP, const double *log_ref,
+                                       int64_t ldref, const double *beta, const double *eta,
+                                       int64_t batch, int64_t k, int method, int64_t max_iter,
+                                       int64_t check_every, double tol, double *log_pi,
+                                       int64_t ldpi, double *state, int64_t ldst, int64_t *iter,
+                                       int64_t *n_queries, double *exploitability,
+                                       uint8_t *active);
+NASHMP_API int nashmp_solve_packed_f32(const float *Pu, int64_t ldP, const double *log_ref,
+                                       int64_t ldref, const double *beta, const double *eta,
+                                       int64_t batch, int64_t k, int method, int64_t max_iter,
+                                       int64_t check_every, double tol, double *log_pi,
+                                       int64_t ldpi, double *state, int64_t ldst, int64_t *iter,
+                                       int64_t *n_queries, double *exploitability,
+                                       uint8_t *active);
+NASHMP_API int nashmp_exploitability_packed_f64(const double *Pu, int64_t ldP,
+                                                const double *log_pi, int64_t ldpi,
+                                                const double *log_ref, int64_t ldref,
+                                                const double *beta, int64_t batch, int64_t k,
+                                                double *out);
+NASHMP_API int nashmp_exploitability_packed_f32(const float *Pu, int64_t ldP,
+                                                const double *log_pi, int64_t ldpi,
+                                                const double *log_ref, int64_t ldref,
+                                                const double *beta, int64_t batch, int64_t k,
+                                                double *out);
+
 /* ---- matrix-free preference operators --------------------------------------------------------- */
 
 /* Operators that compute g = P pi without storing P (one shared operator for the whole batch of
