@@ -147,21 +147,27 @@ NASHMP_DEFINE_MAXMIN(f32, float, nashmp_v8f, nashmp_v8i, 8, NASHMP_INF_F32)
         T m = -TINF;                                                                           \
         int64_t j = 0;                                                                         \
         int l;                                                                                 \
-        if (n >= (W)) {                                                                        \
-            VF m0, m1, v0, v1;                                                                 \
+        if (n >= (W)) { /* four chains: compare + blend has a 4-cycle latency */              \
+            VF m0, m1, m2, m3, v0, v1, v2, v3;                                                 \
             for (l = 0; l < (W); l++)                                                          \
-                m0[l] = m1[l] = -TINF;                                                         \
-            for (; j + 2 * (W) <= n; j += 2 * (W)) {                                           \
+                m0[l] = m1[l] = m2[l] = m3[l] = -TINF;                                         \
+            for (; j + 4 * (W) <= n; j += 4 * (W)) {                                           \
                 memcpy(&v0, x + j, sizeof v0);                                                 \
                 memcpy(&v1, x + j + (W), sizeof v1);                                           \
+                memcpy(&v2, x + j + 2 * (W), sizeof v2);                                       \
+                memcpy(&v3, x + j + 3 * (W), sizeof v3);                                       \
                 m0 = NASHMP_VSEL(VI, VF, v0 > m0, v0, m0);                                     \
                 m1 = NASHMP_VSEL(VI, VF, v1 > m1, v1, m1);                                     \
+                m2 = NASHMP_VSEL(VI, VF, v2 > m2, v2, m2);                                     \
+                m3 = NASHMP_VSEL(VI, VF, v3 > m3, v3, m3);                                     \
             }                                                                                  \
             for (; j < n; j += (W)) { /* the last load may overlap: harmless for a max */     \
                 memcpy(&v0, j + (W) <= n ? x + j : x + n - (W), sizeof v0);                    \
                 m0 = NASHMP_VSEL(VI, VF, v0 > m0, v0, m0);                                     \
             }                                                                                  \
             m0 = NASHMP_VSEL(VI, VF, m1 > m0, m1, m0);                                         \
+            m2 = NASHMP_VSEL(VI, VF, m3 > m2, m3, m2);                                         \
+            m0 = NASHMP_VSEL(VI, VF, m2 > m0, m2, m0);                                         \
             for (l = 0; l < (W); l++)                                                          \
                 m = m0[l] > m ? m0[l] : m;                                                     \
         }                                                                                      \
@@ -655,26 +661,27 @@ NASHMP_INLINE nashmp_v8f nashmp_vexp_lse_f32(nashmp_v8f x)
 NASHMP_INLINE double nashmp_chunk_lsesum_f32(const float *NASHMP_RESTRICT x, int64_t n, float m)
 {
     nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0};
-    nashmp_v8f v0, v1, v2, v3, w0, w1, w2, w3;
+    nashmp_v8f v0, v1, v2, v3, f;
     int64_t j = 0;
-    for (; j + 64 <= n; j += 64) {
+    for (; j + 64 <= n; j += 64) { /* two halves of 32: no register spills */
         memcpy(&v0, x + j, sizeof v0);
         memcpy(&v1, x + j + 8, sizeof v1);
         memcpy(&v2, x + j + 16, sizeof v2);
         memcpy(&v3, x + j + 24, sizeof v3);
-        memcpy(&w0, x + j + 32, sizeof w0);
-        memcpy(&w1, x + j + 40, sizeof w1);
-        memcpy(&w2, x + j + 48, sizeof w2);
-        memcpy(&w3, x + j + 56, sizeof w3);
         v0 = nashmp_vexp_lse_f32(v0 - m);
         v1 = nashmp_vexp_lse_f32(v1 - m);
         v2 = nashmp_vexp_lse_f32(v2 - m);
         v3 = nashmp_vexp_lse_f32(v3 - m);
-        w0 = nashmp_vexp_lse_f32(w0 - m);
-        w1 = nashmp_vexp_lse_f32(w1 - m);
-        w2 = nashmp_vexp_lse_f32(w2 - m);
-        w3 = nashmp_vexp_lse_f32(w3 - m);
-        s0 += nashmp_v8f_sum2_f64(((v0 + v1) + (v2 + v3)) + ((w0 + w1) + (w2 + w3)));
+        f = (v0 + v1) + (v2 + v3);
+        memcpy(&v0, x + j + 32, sizeof v0);
+        memcpy(&v1, x + j + 40, sizeof v1);
+        memcpy(&v2, x + j + 48, sizeof v2);
+        memcpy(&v3, x + j + 56, sizeof v3);
+        v0 = nashmp_vexp_lse_f32(v0 - m);
+        v1 = nashmp_vexp_lse_f32(v1 - m);
+        v2 = nashmp_vexp_lse_f32(v2 - m);
+        v3 = nashmp_vexp_lse_f32(v3 - m);
+        s0 += nashmp_v8f_sum2_f64(f + ((v0 + v1) + (v2 + v3)));
     }
     return (j < n ? nashmp_chunk_expsum_f32(x + j, n - j, m, NULL) : 0.0) +
            ((s0[0] + s0[2]) + (s0[1] + s0[3]));
