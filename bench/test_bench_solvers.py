@@ -28,7 +28,7 @@ _GAMES = {}
 
 
 def game(case):
-    name, B, K, shared, pdtype = case
+    name, B, K, shared, pdtype, _ = case
     key = (B, K, shared, np.dtype(pdtype).name)
     if key not in _GAMES:
         _GAMES.clear()
@@ -40,7 +40,7 @@ def game(case):
                          + ["numpy-loop", "torch-loop"])
 @pytest.mark.parametrize("case", SOLVER_CASES, ids=lambda c: c[0])
 def test_nash_mp_iterations(benchmark, case, competitor):
-    name, B, K, shared, pdtype = case
+    name, B, K, shared, pdtype, packed = case
     P = game(case)
     n = ITERS[K]
     m = 5
@@ -50,12 +50,14 @@ def test_nash_mp_iterations(benchmark, case, competitor):
         be = competitor[7:]
         if not nashmp._backend.is_available(be):
             pytest.skip(f"backend {be} unavailable")
+        if packed and be != "c":
+            pytest.skip("packed storage runs in the C loop only")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             betas = BETA if B == 1 else np.full(B, BETA)   # B games, even with a shared P
-            got = nashmp.solve(P, betas, max_iter=m, tol=-1.0, check_every=m,
-                               backend=be).log_policy
-        step = _nashmp_iter_fn(P, BETA, be, B)
+            got = nashmp.solve(nashmp.PackedDense.from_dense(P) if packed else P, betas,
+                               max_iter=m, tol=-1.0, check_every=m, backend=be).log_policy
+        step = _nashmp_iter_fn(P, BETA, be, B, packed=packed)
     else:
         try:
             step = (numpy_nash_mp if competitor == "numpy-loop" else torch_nash_mp)(P, BETA, B=B)
@@ -65,11 +67,13 @@ def test_nash_mp_iterations(benchmark, case, competitor):
         tol = 1e-9 if np.dtype(pdtype) == F64 else 1e-3
     err = np.max(np.abs(np.asarray(got, np.float64).reshape(B, K) - ref))
     assert err <= tol, f"{competitor} differs from the NumPy Nash-MP loop by {err:.3g}"
-    benchmark.group = f"nash_mp {name} (B={B} K={K} P {np.dtype(pdtype).name}; {n} iterations)"
+    benchmark.group = (f"nash_mp {name} (B={B} K={K} P {np.dtype(pdtype).name}"
+                       f"{' packed' if packed else ''}; {n} iterations)")
     benchmark.name = competitor
     benchmark.extra_info.update(iterations=n, B=B, K=K, shared_P=shared,
                                 P_dtype=np.dtype(pdtype).name,
-                                bytes_per_query=(1 if shared else B) * K * K
+                                packed=packed, bytes_per_query=(1 if shared else B)
+                                * (K * (K - 1) // 2 if packed else K * K)
                                 * np.dtype(pdtype).itemsize)
     benchmark(step, n)
 
