@@ -21,6 +21,13 @@ Launch shape
     One block per row (per game for the solver), a power-of-two number of threads striding over
     the row, reductions in shared memory (tree of ``syncthreads``). The simulator has no warp
     shuffles, so shared memory is used on every target; the block shape is the same code path.
+
+Matrix-free operators (``nashmp.operators``)
+    ``lowrank_*``, ``bradley_terry_*``, ``packed_*``, ``embedding_*``: ``*_apply`` (``g = P pi``)
+    and ``*_mirror_step`` (``g`` into a float64 device buffer, then the mirror-step kernel in the
+    same row pass writes ``exp`` of the result, the next query). ``operator_apply`` /
+    ``operator_mirror_step`` are the entry points of the operator objects (``backend="cuda"``),
+    whose data stays on the device between calls. Same algorithms as ``csrc/cuda/operators.cuh``.
 """
 from __future__ import annotations
 
@@ -31,7 +38,9 @@ from numba import config as _nb_config
 from numba import cuda
 
 __all__ = ["logsumexp", "log_softmax", "softmax", "kl", "span", "preference_apply",
-           "mirror_step", "embedding_apply", "is_device_array", "to_device", "to_host",
+           "mirror_step", "embedding_apply", "embedding_mirror_step", "lowrank_apply",
+           "lowrank_mirror_step", "bradley_terry_apply", "bradley_terry_mirror_step",
+           "packed_apply", "packed_mirror_step", "is_device_array", "to_device", "to_host",
            "device_info"]
 
 _INF = math.inf
@@ -41,6 +50,13 @@ _EMB_TY, _EMB_TJ, _EMB_DC, _EMB_NG = 32, 16, 16, 4
 
 def _simulator() -> bool:
     return bool(_nb_config.ENABLE_CUDASIM)
+
+
+# Tiles of the Bradley-Terry and packed kernels: _OP_TY rows (threads) per block, _OP_TJ columns
+# per shared tile, _OP_NG games per pass; _LR_CH rows per low-rank partial sum. The simulator
+# gets small tiles so that small test shapes cross tile and chunk boundaries.
+_OP_TYMAX = 128
+_OP_TY, _OP_TJ, _OP_NG, _LR_CH = (8, 8, 2, 8) if _simulator() else (128, 32, 4, 4096)
 
 
 def _tpb(k: int) -> int:
@@ -274,7 +290,9 @@ def _k_span(x, out):
 
 
 @cuda.jit
-def _k_mirror(lp, lr, g, a, b, c, out):
+def _k_mirror(lp, lr, g, a, b, c, out, po, want_po):
+    """out = N(a lp + b lr + c g) per row (bad rows: NaN); want_po: also po = exp(out) (the
+    policy an operator's prox step hands to the next query)."""
     sm = cuda.shared.array(_MAXT, np.float64)
     ss = cuda.shared.array(_MAXT, np.float64)
     i = cuda.blockIdx.x
@@ -294,11 +312,16 @@ def _k_mirror(lp, lr, g, a, b, c, out):
     if m != m or m == -_INF:
         for j in range(t, k, cuda.blockDim.x):
             out[i, j] = math.nan
+            if want_po:
+                po[i, j] = math.nan
         return
     ls = math.log(s)
     for j in range(t, k, cuda.blockDim.x):
         z, bj = _z(a, lp, b, lr, c, g, i, j)
-        out[i, j] = (z - m) - ls
+        v = (z - m) - ls
+        out[i, j] = v
+        if want_po:
+            po[i, j] = math.exp(v)
 
 
 @cuda.jit
@@ -380,6 +403,154 @@ def _k_embed(E, U, pi, out):
         for q in range(_EMB_NG):
             if g0 + q < n:
                 out[g0 + q, y] = acc[q]
+
+
+# ---- matrix-free operators (nashmp.operators) ----------------------------------------------------
+#
+# Each writes g = P x for the rows of x (n, K) into g (n, K) (float64 for the prox step, the data
+# type for apply), accumulating in float64; the prox step then runs _k_mirror on g (want_po=1).
+
+@cuda.jit
+def _k_lr_part(U, V, x, ch, part):
+    """part[i, c] = (U^T x_i, V^T x_i, sum x_i) over the rows of chunk c (threads over the 2r+1
+    columns: a row of U and V is read by consecutive threads)."""
+    K, r = U.shape
+    n = x.shape[0]
+    c = cuda.blockIdx.x
+    y0 = c * ch
+    y1 = min(K, y0 + ch)
+    for i in range(cuda.blockIdx.y, n, cuda.gridDim.y):
+        for q in range(cuda.threadIdx.x, 2 * r + 1, cuda.blockDim.x):
+            acc = 0.0
+            for y in range(y0, y1):
+                p = np.float64(x[i, y])
+                if q < r:
+                    acc += np.float64(U[y, q]) * p
+                elif q < 2 * r:
+                    acc += np.float64(V[y, q - r]) * p
+                else:
+                    acc += p
+            part[i, c, q] = acc
+
+
+@cuda.jit
+def _k_lr_total(part, qt):
+    """qt[i] = sum of the chunk partials of game i, in chunk order (no atomics: deterministic)."""
+    n, nch, w = part.shape
+    for i in range(cuda.blockIdx.x, n, cuda.gridDim.x):
+        for q in range(cuda.threadIdx.x, w, cuda.blockDim.x):
+            s = 0.0
+            for c in range(nch):
+                s += part[i, c, q]
+            qt[i, q] = s
+
+
+@cuda.jit
+def _k_lr_rows(U, V, qt, g):
+    """g[i, y] = S/2 + u_y . (V^T x_i) - v_y . (U^T x_i), one thread per row y."""
+    K, r = U.shape
+    n = g.shape[0]
+    y = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    if y >= K:
+        return
+    for i in range(cuda.blockIdx.y, n, cuda.gridDim.y):
+        s = 0.0
+        for q in range(r):
+            s += np.float64(U[y, q]) * qt[i, r + q] - np.float64(V[y, q]) * qt[i, q]
+        g[i, y] = 0.5 * qt[i, 2 * r] + s
+
+
+@cuda.jit
+def _k_bt(sc, x, g):
+    """g[i, y] = sum_j sigma(s_y - s_j) x[i, j]: tiles of the scores and of x in shared memory,
+    one thread per row y, _OP_NG games per pass, nothing of size K x K."""
+    ss = cuda.shared.array(_OP_TJ, np.float64)
+    ps = cuda.shared.array((_OP_NG, _OP_TJ), np.float64)
+    acc = cuda.local.array(_OP_NG, np.float64)
+    n, K = g.shape
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    y = cuda.blockIdx.x * nt + t
+    sy = np.float64(sc[y]) if y < K else 0.0
+    for g0 in range(cuda.blockIdx.y * _OP_NG, n, cuda.gridDim.y * _OP_NG):
+        for q in range(_OP_NG):
+            acc[q] = 0.0
+        for j0 in range(0, K, _OP_TJ):
+            nj = min(_OP_TJ, K - j0)
+            for e in range(t, _OP_TJ, nt):
+                ss[e] = np.float64(sc[j0 + e]) if e < nj else 0.0
+            for e in range(t, _OP_NG * _OP_TJ, nt):
+                q = e // _OP_TJ
+                jj = e - q * _OP_TJ
+                ps[q, jj] = np.float64(x[g0 + q, j0 + jj]) if (g0 + q < n and jj < nj) else 0.0
+            cuda.syncthreads()
+            if y < K:
+                for jj in range(nj):
+                    sg = _sigmoid(sy - ss[jj])
+                    for q in range(_OP_NG):
+                        acc[q] += sg * ps[q, jj]
+            cuda.syncthreads()
+        if y < K:
+            for q in range(_OP_NG):
+                if g0 + q < n:
+                    g[g0 + q, y] = acc[q]
+
+
+@cuda.jit(device=True)
+def _pk_index(i, j, K):
+    """Position of P[i, j] (i < j) in the packed strict upper triangle (row by row)."""
+    return i * K - i * (i + 1) // 2 + (j - i - 1)
+
+
+@cuda.jit
+def _k_packed(Pu, x, g):
+    """g[i, y] = pi_y/2 + sum_{j>y} P[y, j] x_j + sum_{j<y} (1 - P[j, y]) x_j from the packed
+    upper triangle. One thread per row y, column tiles of _OP_TJ: P[y, j0:j0+TJ] (y < j, rows of
+    the triangle) is staged in shared memory by consecutive threads reading consecutive values;
+    P[j, y] (j < y) is read directly, consecutive y being consecutive values. Each value is read
+    once for its row and once for its column: no atomics, deterministic sums."""
+    pt = cuda.shared.array((_OP_TYMAX, _OP_TJ), np.float64)
+    ps = cuda.shared.array((_OP_NG, _OP_TJ), np.float64)
+    acc = cuda.local.array(_OP_NG, np.float64)
+    n, K = g.shape
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    y0 = cuda.blockIdx.x * nt
+    y = y0 + t
+    for g0 in range(cuda.blockIdx.y * _OP_NG, n, cuda.gridDim.y * _OP_NG):
+        for q in range(_OP_NG):
+            acc[q] = 0.0
+        for j0 in range(0, K, _OP_TJ):
+            nj = min(_OP_TJ, K - j0)
+            if j0 + nj - 1 > y0:                 # the tile holds some j > y: stage P[y, j]
+                for e in range(t, nt * _OP_TJ, nt):
+                    yy = e // _OP_TJ
+                    jj = e - yy * _OP_TJ
+                    yr = y0 + yy
+                    j = j0 + jj
+                    if j < K and yr < j:
+                        pt[yy, jj] = np.float64(Pu[_pk_index(yr, j, K)])
+            for e in range(t, _OP_NG * _OP_TJ, nt):
+                q = e // _OP_TJ
+                jj = e - q * _OP_TJ
+                ps[q, jj] = np.float64(x[g0 + q, j0 + jj]) if (g0 + q < n and jj < nj) else 0.0
+            cuda.syncthreads()
+            if y < K:
+                for jj in range(nj):
+                    j = j0 + jj
+                    if j > y:
+                        p = pt[t, jj]
+                    elif j == y:
+                        p = 0.5
+                    else:
+                        p = 1.0 - np.float64(Pu[_pk_index(j, y, K)])
+                    for q in range(_OP_NG):
+                        acc[q] += p * ps[q, jj]
+            cuda.syncthreads()
+        if y < K:
+            for q in range(_OP_NG):
+                if g0 + q < n:
+                    g[g0 + q, y] = acc[q]
 
 
 # ---- argument handling -------------------------------------------------------------------------
@@ -465,20 +636,22 @@ class _Call:
         self.dtype = np.dtype(np.float32) if all(d == np.float32 for d in ds) else np.dtype(
             np.float64)
 
-    def rows(self, name, bshape, k):
-        """(n_or_1, k) device rows of array ``name`` for the batch shape ``bshape``."""
+    def rows(self, name, bshape, k, dtype=None):
+        """(n_or_1, k) device rows of array ``name`` for the batch shape ``bshape`` (in ``dtype``,
+        by default the call's)."""
         a = self.arrays[name]
+        dt = self.dtype if dtype is None else np.dtype(dtype)
         nb = math.prod(bshape)
         sh = _sh(a)[:-1]
         if self.device:
-            if a.dtype != self.dtype:
+            if a.dtype != dt:
                 raise TypeError(f"device arrays must share one dtype ({name} is {a.dtype}, "
-                                f"expected {self.dtype})")
+                                f"expected {dt})")
             if sh != bshape and math.prod(sh) != 1:
                 raise ValueError(f"{name} of shape {a.shape}: device arrays must have the batch "
                                  f"shape {bshape} or a single row")
             return a.reshape(nb if sh == bshape else 1, k)
-        h = np.asarray(a, dtype=self.dtype)
+        h = np.asarray(a, dtype=dt)
         if math.prod(sh) == 1:
             return cuda.to_device(np.ascontiguousarray(h.reshape(1, k)))
         h = np.broadcast_to(h, bshape + (k,)).reshape(-1, k)
@@ -633,8 +806,7 @@ def preference_apply(P, pi, out=None):
         dP = cuda.to_device(np.ascontiguousarray(h))
     x = call.rows("pi", bshape, k)
     d_out = cuda.device_array((n, k), dtype=call.dtype)
-    tpb = 128 if not _simulator() else 8
-    _k_pref[(n * k + tpb - 1) // tpb, tpb](dP, x, d_out)
+    _launch_dense(dP, x, d_out)
     if not call.device:
         h = d_out.copy_to_host()
         if not np.isfinite(h).all():
@@ -660,7 +832,7 @@ def mirror_step(log_pi, log_ref, g, a, b, c, out=None):
     lr = call.rows("log_ref", bshape, k) if log_ref is not None else cuda.to_device(
         np.zeros((1, k), call.dtype))
     d_out = cuda.device_array((n, k), dtype=call.dtype)
-    _k_mirror[n, _tpb(k)](lp, lr, gg, a, b, c, d_out)
+    _k_mirror[n, _tpb(k)](lp, lr, gg, a, b, c, d_out, _dummy(), 0)
     _nonfinite_rows(call, d_out, "log_pi, log_ref and g",
                     ", a coefficient times -inf must not give +inf or NaN, and every row of"
                     " z = a*log_pi + b*log_ref + c*g needs an entry above -inf (a distribution)")
@@ -685,37 +857,295 @@ def embedding_apply(E, R, pi, out=None):
     through shared memory and accumulates ``sigmoid(u_y . e_j) pi_j`` in registers: memory stays
     O(K d), no K x K matrix is formed (the flash-attention pattern applied to ``g``).
     """
-    call = _Call(("E", E), ("R", R), ("pi", pi))
-    call.reject_nonfinite(("E", "R", "pi"))
-    Ea, Ra, pa = call.arrays["E"], call.arrays["R"], call.arrays["pi"]
-    if Ea.ndim != 2 or Ra.ndim != 2:
-        raise ValueError(f"E must be (K, d) and R (d, d), got {tuple(Ea.shape)} and "
-                         f"{tuple(Ra.shape)}")
-    K, d = Ea.shape
-    if tuple(Ra.shape) != (d, d):
-        raise ValueError(f"R must have shape ({d}, {d}) to match E {tuple(Ea.shape)}")
-    if _sh(pa)[-1] != K:
-        raise ValueError(f"pi must have {K} actions on its last axis, got shape {tuple(pa.shape)}")
-    bshape = tuple(_sh(pa)[:-1])
-    n = math.prod(bshape)
-    if call.device:
-        if Ea.dtype != call.dtype or Ra.dtype != call.dtype:
-            raise TypeError("E, R and pi must have the same dtype on the device")
-        dE, dR = Ea, Ra
-    else:
-        dE = cuda.to_device(np.ascontiguousarray(Ea, dtype=call.dtype))
-        dR = cuda.to_device(np.ascontiguousarray(Ra, dtype=call.dtype))
-    x = call.rows("pi", bshape, K)
-    if _sh(x)[0] != n:                   # (1, K) with n == 1
-        x = x.reshape(n, K)
+    return _op_apply("embedding", (("E", E), ("R", R)), pi, out)
+
+
+def embedding_mirror_step(E, R, pi_g, log_pi, log_ref, a, b, c, out=None, pi_out=None):
+    """Prox step ``normalize(a log_pi + b log_ref + c g(pi_g))`` of the embedding operator
+    (``embedding_apply`` into a float64 device buffer, then the row epilogue); see
+    :func:`lowrank_mirror_step` for the arguments."""
+    return _op_step("embedding", (("E", E), ("R", R)), pi_g, log_pi, log_ref, a, b, c, out,
+                    pi_out)
+
+
+def lowrank_apply(U, V, pi, out=None):
+    """Low-rank skew operator ``g = (1/2 + U V^T - V U^T) pi`` over the last axis.
+
+    Parameters
+    ----------
+    U, V : array, shape (K, r)
+    pi : array, shape (..., K)
+    out : array, shape (..., K), optional
+
+    Notes
+    -----
+    Three launches, ``O(K r)`` work per policy: chunk partials of ``(U^T pi, V^T pi, sum pi)``
+    (threads over the ``2r + 1`` columns), their sum in chunk order (deterministic, no atomics),
+    then ``g_y = sum(pi)/2 + u_y.(V^T pi) - v_y.(U^T pi)`` one thread per row. float64
+    accumulation for both data types.
+    """
+    return _op_apply("lowrank", (("U", U), ("V", V)), pi, out)
+
+
+def lowrank_mirror_step(U, V, pi_g, log_pi, log_ref, a, b, c, out=None, pi_out=None):
+    """Prox step ``normalize(a log_pi + b log_ref + c g(pi_g))`` of the low-rank operator.
+
+    Parameters
+    ----------
+    U, V : array, shape (K, r)
+        Operator data (float32 or float64, one dtype).
+    pi_g : array, shape (..., K)
+        The policy queried. ``log_pi``, ``log_ref`` (may be None when ``b == 0``), shape (..., K).
+    a, b, c : float
+        Finite; a zero coefficient's term is not read.
+    out, pi_out : array, shape (..., K), float64, optional
+        ``out`` receives the step, ``pi_out`` its ``exp`` (the next query), in the same pass.
+
+    Returns
+    -------
+    ``out`` (float64). Device inputs: ``pi_g``, ``log_pi``, ``log_ref`` must be float64 device
+    arrays and rows that are not a distribution come back as NaN; host inputs raise ValueError.
+    """
+    return _op_step("lowrank", (("U", U), ("V", V)), pi_g, log_pi, log_ref, a, b, c, out,
+                    pi_out)
+
+
+def bradley_terry_apply(scores, pi, out=None):
+    """Bradley-Terry operator ``g[..., y] = sum_j sigmoid(s_y - s_j) pi[..., j]``.
+
+    Parameters
+    ----------
+    scores : array, shape (K,)
+    pi : array, shape (..., K)
+    out : array, shape (..., K), optional
+
+    Notes
+    -----
+    Tiled: each block stages tiles of the scores and of ``pi`` (several games at once) in shared
+    memory, one thread per row ``y`` accumulates in float64; ``O(K)`` memory.
+    """
+    return _op_apply("bradley_terry", (("scores", scores),), pi, out)
+
+
+def bradley_terry_mirror_step(scores, pi_g, log_pi, log_ref, a, b, c, out=None, pi_out=None):
+    """Prox step of the Bradley-Terry operator (see :func:`lowrank_mirror_step`)."""
+    return _op_step("bradley_terry", (("scores", scores),), pi_g, log_pi, log_ref, a, b, c, out,
+                    pi_out)
+
+
+def packed_apply(packed, pi, out=None):
+    """Packed half-matrix operator: ``packed`` holds the strict upper triangle of ``P`` row by row
+    (``P[i, j]`` at ``i*K - i*(i+1)/2 + j - i - 1``), ``P[j, i] = 1 - P[i, j]``, ``P[i, i] = 1/2``.
+
+    Parameters
+    ----------
+    packed : array, shape (K*(K-1)/2,)
+        None when ``K == 1``.
+    pi : array, shape (..., K)
+    out : array, shape (..., K), optional
+    """
+    return _op_apply("packed", (("packed", packed),), pi, out)
+
+
+def packed_mirror_step(packed, pi_g, log_pi, log_ref, a, b, c, out=None, pi_out=None):
+    """Prox step of the packed operator (see :func:`lowrank_mirror_step`, :func:`packed_apply`)."""
+    return _op_step("packed", (("packed", packed),), pi_g, log_pi, log_ref, a, b, c, out,
+                    pi_out)
+
+
+# ---- operator launches: device data, device rows x (n, K) -> g (n, K) ----------------------------
+
+def _launch_lowrank(U, V, x, g):
+    K, r = _sh(U)
+    n = _sh(x)[0]
+    ch = max(_LR_CH, -(-K // 256))                    # at most 256 partials per game
+    nch = -(-K // ch)
+    part = cuda.device_array((n, nch, 2 * r + 1), np.float64)
+    qt = cuda.device_array((n, 2 * r + 1), np.float64)
+    ny = min(n, 65535)
+    tq = 8 if _simulator() else min(256, 32 * -(-(2 * r + 1) // 32))
+    _k_lr_part[(nch, ny), tq](U, V, x, ch, part)
+    _k_lr_total[ny, tq](part, qt)
+    tr = 8 if _simulator() else 256
+    _k_lr_rows[(-(-K // tr), ny), tr](U, V, qt, g)
+
+
+def _op_grid(K, n):
+    return (-(-K // _OP_TY), min(-(-n // _OP_NG), 65535))
+
+
+def _launch_bt(sc, x, g):
+    _k_bt[_op_grid(_sh(g)[1], _sh(g)[0]), _OP_TY](sc, x, g)
+
+
+def _launch_packed(Pu, x, g):
+    _k_packed[_op_grid(_sh(g)[1], _sh(g)[0]), _OP_TY](Pu, x, g)
+
+
+def _launch_embed(E, R, x, g):
+    K, d = _sh(E)
+    n = _sh(g)[0]
     U = cuda.device_array((K, d), dtype=np.float64)
     tpb = 128 if not _simulator() else 8
-    _k_embed_u[(K * d + tpb - 1) // tpb, tpb](dE, dR, U)
-    d_out = cuda.device_array((n, K), dtype=call.dtype)
+    _k_embed_u[(K * d + tpb - 1) // tpb, tpb](E, R, U)
     ty = _EMB_TY if not _simulator() else 8
-    grid = ((K + ty - 1) // ty, (n + _EMB_NG - 1) // _EMB_NG)
-    _k_embed[grid, ty](dE, U, x, d_out)
+    _k_embed[((K + ty - 1) // ty, (n + _EMB_NG - 1) // _EMB_NG), ty](E, U, x, g)
+
+
+def _launch_dense(P, x, g):
+    n, k = _sh(g)
+    tpb = 128 if not _simulator() else 8
+    _k_pref[(n * k + tpb - 1) // tpb, tpb](P, x, g)
+
+
+_LAUNCH = {"lowrank": _launch_lowrank, "bradley_terry": _launch_bt, "packed": _launch_packed,
+           "embedding": _launch_embed, "dense": _launch_dense}
+
+
+def _dummy(dtype=np.float64):
+    """A (1, 1) device array for an argument a kernel does not read."""
+    return cuda.device_array((1, 1), dtype)
+
+
+def _op_check(kind, arrs, K):
+    """Shapes of an operator's data against K (the policies' last axis); returns K."""
+    if kind == "lowrank":
+        U, V = arrs
+        if U.ndim != 2 or tuple(V.shape) != tuple(U.shape):
+            raise ValueError(f"U and V must have the same shape (K, r), got {tuple(U.shape)} and "
+                             f"{tuple(V.shape)}")
+        want = _sh(U)[0]
+    elif kind == "bradley_terry":
+        if arrs[0].ndim != 1:
+            raise ValueError(f"scores must have shape (K,), got {tuple(arrs[0].shape)}")
+        want = _sh(arrs[0])[0]
+    elif kind == "packed":
+        Pu = arrs[0]
+        if Pu is None:
+            if K != 1:
+                raise ValueError("packed may be None only for K = 1")
+            return K
+        if Pu.ndim != 1 or _sh(Pu)[0] != K * (K - 1) // 2:
+            raise ValueError(f"packed must have shape (K*(K-1)/2,) = ({K * (K - 1) // 2},) for "
+                             f"K = {K}, got {tuple(Pu.shape)}")
+        want = K
+    else:                                             # embedding
+        E, R = arrs
+        if E.ndim != 2 or R.ndim != 2:
+            raise ValueError(f"E must be (K, d) and R (d, d), got {tuple(E.shape)} and "
+                             f"{tuple(R.shape)}")
+        d = _sh(E)[1]
+        if _sh(R) != (d, d):
+            raise ValueError(f"R must have shape ({d}, {d}) to match E {tuple(E.shape)}")
+        want = _sh(E)[0]
+    if want != K:
+        raise ValueError(f"the policies must have {want} actions on their last axis, got {K}")
+    return K
+
+
+def _op_data(call, names, kind, K):
+    """The operator's arrays on the device, in one dtype (device arrays: checked, in place)."""
+    arrs = [call.arrays[nm] for nm in names]
+    _op_check(kind, arrs, K)
+    if kind == "packed" and arrs[0] is None:
+        return (_dummy(call.dtype).reshape(1),), call.dtype
+    if call.device:
+        dt = arrs[0].dtype
+        if any(a.dtype != dt for a in arrs):
+            raise TypeError(f"{' and '.join(names)} must have the same dtype on the device")
+        return tuple(arrs), np.dtype(dt)
+    dt = np.dtype(np.float32) if all(a.dtype == np.float32 for a in arrs) else np.dtype(
+        np.float64)
+    return tuple(cuda.to_device(np.ascontiguousarray(a, dtype=dt)) for a in arrs), dt
+
+
+def _op_apply(kind, named, pi, out):
+    call = _Call(*named, ("pi", pi))
+    names = tuple(nm for nm, _ in named)
+    call.reject_nonfinite(names + ("pi",))
+    pa = call.arrays["pi"]
+    K = _sh(pa)[-1]
+    data, ddt = _op_data(call, names, kind, K)
+    if call.device and ddt != call.dtype:
+        raise TypeError(f"{', '.join(names)} and pi must have the same dtype on the device")
+    bshape = tuple(_sh(pa)[:-1])
+    n = math.prod(bshape)
+    x = call.rows("pi", bshape, K).reshape(n, K)
+    d_out = cuda.device_array((n, K), dtype=call.dtype)
+    _LAUNCH[kind](*data, x, d_out)
+    if not call.device and not np.isfinite(d_out.copy_to_host()).all():
+        raise ValueError(f"{', '.join(names)} and pi must not contain NaN or inf")
     return call.result(d_out, bshape + (K,), out)
+
+
+def _op_step(kind, named, pi_g, log_pi, log_ref, a, b, c, out, pi_out):
+    from ._validation import as_scalar
+    a, b, c = as_scalar(a, "a"), as_scalar(b, "b"), as_scalar(c, "c")
+    if log_ref is None and b != 0.0:
+        raise ValueError("log_ref may be None only when b == 0")
+    if log_pi is None and a != 0.0:
+        raise ValueError("log_pi may be None only when a == 0")
+    vec = ("pi_g", "log_pi", "log_ref")
+    call = _Call(*named, ("pi_g", pi_g), ("log_pi", log_pi), ("log_ref", log_ref))
+    names = tuple(nm for nm, _ in named)
+    call.reject_nonfinite(names + vec)
+    K = _sh(call.arrays["pi_g"])[-1]
+    _check_k(call, vec, K)
+    data, _ = _op_data(call, names, kind, K)
+    bshape = _batch(call, vec, K)
+    n = math.prod(bshape)
+    f64 = np.float64
+    x = call.rows("pi_g", bshape, K, f64)
+    g = cuda.device_array((_sh(x)[0], K), f64)
+    _LAUNCH[kind](*data, x, g)
+    lp = call.rows("log_pi", bshape, K, f64) if a != 0.0 else _dummy()
+    lr = call.rows("log_ref", bshape, K, f64) if b != 0.0 else _dummy()
+    d_out = cuda.device_array((n, K), f64)
+    d_po = cuda.device_array((n, K), f64) if pi_out is not None else _dummy()
+    _k_mirror[n, _tpb(K)](lp, lr, g, a, b, c, d_out, d_po, 1 if pi_out is not None else 0)
+    _nonfinite_rows(call, d_out, f"{', '.join(names)}, pi_g, log_pi and log_ref",
+                    ", a coefficient times -inf must not give +inf or NaN, and every row of z "
+                    "needs an entry above -inf (a distribution)")
+    if pi_out is not None:
+        call.result(d_po, bshape + (K,), pi_out)
+    return call.result(d_out, bshape + (K,), out)
+
+
+# ---- operator objects (nashmp.operators, backend="cuda"): device data cached by the operator ---
+
+def operator_data(arrays):
+    """Device copies of an operator's arrays (C-contiguous host arrays), made once per operator."""
+    return tuple(cuda.to_device(np.ascontiguousarray(a)) for a in arrays)
+
+
+def operator_apply(kind, data, pi2d):
+    """``g = P pi`` on the device for host rows ``pi2d`` (B, K); returns float64 (B, K) host."""
+    x = cuda.to_device(np.ascontiguousarray(pi2d))
+    g = cuda.device_array(pi2d.shape, np.float64)
+    _LAUNCH[kind](*data, x, g)
+    return g.copy_to_host()
+
+
+def operator_mirror_step(kind, data, pg, lp, lr, a, b, c, w, pw):
+    """One fused prox step on the device for host float64 rows (``PreferenceOperator._fused``):
+    fills ``w`` (B, K) and ``pw`` (B, K, or None). Returns 0, or -5 (NASHMP_ERR_NONFINITE) when a
+    row is not a distribution or has NaN / +inf (``w`` is then left unspecified)."""
+    B, K = pg.shape
+    x = cuda.to_device(pg)
+    g = cuda.device_array((B, K), np.float64)
+    _LAUNCH[kind](*data, x, g)
+    d_out = cuda.device_array((B, K), np.float64)
+    d_po = cuda.device_array((B, K), np.float64) if pw is not None else _dummy()
+    _k_mirror[B, _tpb(K)](cuda.to_device(lp) if lp is not None else _dummy(),
+                          cuda.to_device(lr) if lr is not None else _dummy(), g, a, b, c,
+                          d_out, d_po, 1 if pw is not None else 0)
+    h = d_out.copy_to_host()
+    if np.isnan(h).any():
+        return -5
+    w[...] = h
+    if pw is not None:
+        pw[...] = d_po.copy_to_host()
+    return 0
 
 
 def device_info() -> dict:

@@ -5,6 +5,12 @@ step is one fused native call (``PreferenceOperator.mirror_step``: apply + norma
 The updates, coefficients (``_methods.coefficients``), query counting (``QUERIES_PER_ITER``),
 check schedule (every ``check_every`` iterations and after the last) and result object are those
 of the dense path, so ``solve(op)`` and ``solve(op.todense())`` give the same iterates.
+
+``backend="cuda"`` runs every query on the device with the operator's numba-cuda kernels (its data
+copied to the device once per operator; each prox step computes ``g`` into a float64 device
+buffer and normalizes it with ``exp`` in a second kernel) while the loop state stays on the host:
+one copy of the policies in and out per step, the same iterates and query counts as the CPU
+backends.
 """
 from __future__ import annotations
 

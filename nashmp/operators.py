@@ -50,6 +50,11 @@ def _nbo():
     return _numba_operators
 
 
+def _ck():
+    from . import _cuda_kernels  # noqa: PLC0415  (imports numba-cuda: lazy)
+    return _cuda_kernels
+
+
 def _dtype_of(dtype):
     dt = np.dtype(dtype)
     if dt not in (_F64, _F32):
@@ -108,11 +113,15 @@ class PreferenceOperator:
 
     Subclasses implement ``_apply(pi2d, backend)`` (``pi2d`` a C-contiguous ``(B, K)`` array of
     ``dtype``, returns ``(B, K)`` float64), ``entries``, ``check`` and may override
-    ``_fused`` (one native call per prox step).
+    ``_fused`` (one native call per prox step). The ``"cuda"`` backend needs ``_cuda_kind`` (the
+    name of the operator's numba-cuda kernel in ``nashmp._cuda_kernels``) and ``_cuda_arrays()``
+    (the host arrays that kernel takes); they are copied to the device once, on first use (an
+    operator's data is not meant to change after construction).
     """
 
-    backends = ("c", "numba", "numpy")
+    backends = ("c", "numba", "numpy", "cuda")
     _native_c = False       # True: C apply and fused kernels that detect NaN/inf themselves
+    _cuda_kind = None       # numba-cuda kernel of the operator (None: no CUDA backend)
 
     def __init__(self, K, dtype, batch_shape=()):
         self.K = int(K)
@@ -120,6 +129,7 @@ class PreferenceOperator:
         self.batch_shape = tuple(batch_shape)
         self.n_applications = 0
         self.n_queries = 0
+        self._cuda_cache = None
 
     # -- protocol -----------------------------------------------------------------------------
 
@@ -142,9 +152,25 @@ class PreferenceOperator:
 
     def _backend(self, backend):
         be = _backend.resolve(backend)
-        if be == "cuda":
-            raise RuntimeError(f"{type(self).__name__} has no CUDA kernel")
+        if be == "cuda" and self._cuda_kind is None:
+            raise RuntimeError(f"{type(self).__name__} has no CUDA kernel (backend='cuda'); use "
+                               "backend='c', 'numba' or 'numpy'")
         return be
+
+    def _cuda_arrays(self):  # pragma: no cover - abstract for operators with a CUDA kernel
+        raise NotImplementedError
+
+    def _cuda_data(self, rows):
+        """The operator's arrays on the device (copied on first use, then reused), for ``rows``
+        policies."""
+        self._cuda_check_rows(rows)
+        if self._cuda_cache is None:
+            self._cuda_cache = _ck().operator_data(self._cuda_arrays())
+        return self._cuda_cache
+
+    def _cuda_check_rows(self, rows):
+        """Raise ValueError when the CUDA kernel cannot serve ``rows`` policies (a batched
+        operator: one game per policy or a shared game)."""
 
     def _rows(self, pi, name="pi", check=True):
         """pi (..., K) -> (bshape, (B, K) C-contiguous array of the operator's dtype).
@@ -174,7 +200,9 @@ class PreferenceOperator:
         pi : array_like, shape (..., K)
             Policies (probabilities). Computed in the operator's dtype.
         out : ndarray, shape (..., K), optional
-        backend : {"auto", "c", "numba", "numpy"}
+        backend : {"auto", "c", "numba", "numpy", "cuda"}
+            ``"cuda"``: the operator's numba-cuda kernel (``pi`` copied to the device, ``g``
+            back; the operator's data stays on the device between calls).
 
         Returns
         -------
@@ -186,7 +214,8 @@ class PreferenceOperator:
         bshape, rows, pdt = self._rows(pi, check=not native)
         odt = _F32 if (self.dtype == _F32 and pdt == _F32) else _F64
         res, work = prepare_out(out, bshape + (self.K,), odt)
-        g = self._apply(rows, be)
+        g = (_ck().operator_apply(self._cuda_kind, self._cuda_data(rows.shape[0]), rows)
+             if be == "cuda" else self._apply(rows, be))
         if not native and not np.isfinite(g).all():
             raise ValueError("the operator's data and pi must not contain NaN or inf")
         self.n_applications += 1
@@ -258,13 +287,15 @@ class PreferenceOperator:
         out : ndarray of float64, shape (..., K), optional
         pi_out : ndarray of float64, shape (..., K), optional
             Receives ``exp(out)`` (the policy the next step queries), computed in the same pass.
-        backend : {"auto", "c", "numba", "numpy"}
+        backend : {"auto", "c", "numba", "numpy", "cuda"}
 
         Returns
         -------
         ndarray of float64, shape (..., K)
             ``out``. The C backend does it in one native call per step for the tiled and low-rank
-            operators (``nashmp_*_mirror_step_*``); otherwise ``apply`` then
+            operators (``nashmp_*_mirror_step_*``); the CUDA backend computes ``g`` into a float64
+            device buffer and normalizes it (with ``exp`` into ``pi_out``) in a second kernel,
+            with one copy in and out per call; otherwise ``apply`` then
             :func:`nashmp.mirror_step`.
         """
         a = as_scalar(a, "a")
@@ -314,6 +345,9 @@ class PreferenceOperator:
 
     def _fused(self, be, pg, lp, lr, a, b, c, w, pw):
         """Default fused step: g by ``_apply``, then the epilogue. Returns 0 or -5."""
+        if be == "cuda":
+            return _ck().operator_mirror_step(self._cuda_kind, self._cuda_data(pg.shape[0]), pg,
+                                              lp, lr, a, b, c, w, pw)
         g = self._apply(pg.astype(self.dtype, copy=False), be)
         if not np.isfinite(g).all():
             return _NONFINITE
@@ -358,11 +392,22 @@ class Dense(PreferenceOperator):
     [0.5, 0.5, 0.5]
     """
 
+    _cuda_kind = "dense"
+
     def __init__(self, P, *, antisymmetrize=False, atol=1e-6):
         from ._games import check_preference
         P = check_preference(P, antisymmetrize=antisymmetrize, atol=atol)
         super().__init__(P.shape[-1], P.dtype, P.shape[:-2])
         self.P = P
+
+    def _cuda_arrays(self):
+        return (self.P.reshape(-1, self.K, self.K),)
+
+    def _cuda_check_rows(self, rows):
+        m = self.P[..., 0, 0].size
+        if m not in (1, rows):
+            raise ValueError(f"batch dimensions of the operator {self.batch_shape} and the "
+                             f"policies ({rows} rows) do not match")
 
     def _apply(self, pi2d, backend):
         from ._kernels import preference_apply
@@ -373,6 +418,8 @@ class Dense(PreferenceOperator):
     def apply(self, pi, *, out=None, backend="auto"):
         from ._kernels import preference_apply
         be = self._backend(backend)
+        if be == "cuda":                     # P stays on the device between calls
+            return super().apply(pi, out=out, backend=be)
         pi = as_float_array(pi, "pi")
         if not np.isfinite(pi).all():
             raise ValueError("pi must not contain NaN or inf")
@@ -441,6 +488,11 @@ class PackedDense(PreferenceOperator):
         self.packed = Pu
         if check:
             self.check()
+
+    _cuda_kind = "packed"
+
+    def _cuda_arrays(self):
+        return (self.packed if self.packed.size else np.zeros(1, self.dtype),)
 
     @classmethod
     def from_dense(cls, P, *, dtype=None, atol=1e-6):
@@ -557,6 +609,11 @@ class LowRankSkew(PreferenceOperator):
         self.W[:, r:] = V
         if check:
             self.check()
+
+    _cuda_kind = "lowrank"
+
+    def _cuda_arrays(self):
+        return (np.ascontiguousarray(self.U), np.ascontiguousarray(self.V))
 
     @property
     def U(self):
@@ -723,6 +780,11 @@ class Embedding(_Tiled):
         self.R = np.ascontiguousarray(0.5 * (Rf - Rf.T), dtype=dt)
         self._A = None
 
+    _cuda_kind = "embedding"
+
+    def _cuda_arrays(self):
+        return (self.E, self.R)
+
     def _scores_arrays(self):
         if self._A is None:
             self._A = np.ascontiguousarray(self.E.astype(np.float64) @
@@ -773,6 +835,11 @@ class BradleyTerry(_Tiled):
         super().__init__(s.size, dt)
         self.scores = np.ascontiguousarray(s, dtype=dt)
         self._AE = None
+
+    _cuda_kind = "bradley_terry"
+
+    def _cuda_arrays(self):
+        return (self.scores,)
 
     def _scores_arrays(self):
         if self._AE is None:
@@ -833,6 +900,8 @@ class PairFunction(PreferenceOperator):
     1 - P[i, j]`` and ``P[i, i] = 1/2``. The kernel is a Numba ``prange`` over row tiles that
     calls ``s`` inline (no kernel to write); ``backend="c"`` runs it too (there is no C for user
     code), ``backend="numpy"`` calls ``s`` pair by pair from Python (small K only).
+    ``backend="cuda"`` raises RuntimeError: ``s`` is compiled for the CPU (``numba.njit``), and
+    there is no device version of a user's function.
 
     Examples
     --------

@@ -82,12 +82,20 @@ def test_c_cuda_entry_points_without_gpu():
     # argument checks run first, in both builds
     assert lib.nashmp_cuda_logsumexp_f64(NULL, 2, 3, 3, NULL, NULL) == lib.NASHMP_ERR_NULL_POINTER
     assert lib.nashmp_cuda_device_count(NULL) == lib.NASHMP_ERR_NULL_POINTER
+    assert lib.nashmp_cuda_packed_apply_f64(NULL, NULL, 3, 2, 3, NULL, 3, NULL) == \
+        lib.NASHMP_ERR_NULL_POINTER
     if not built:
         assert info == "cuda=no" and "cuda=no" in build
         assert st == lib.NASHMP_ERR_UNSUPPORTED and n[0] == 0
         buf = ffi.new("double[16]")               # never dereferenced by a stub
         assert lib.nashmp_cuda_logsumexp_f64(buf, 2, 3, 3, buf + 8, NULL) == \
             lib.NASHMP_ERR_UNSUPPORTED
+        for name in ("bradley_terry", "packed"):
+            assert getattr(lib, f"nashmp_cuda_{name}_mirror_step_f64")(
+                buf, buf, 3, buf, 3, NULL, 0, 1, 3, 0.5, 0.0, 1.0, buf + 8, 3, NULL, 0,
+                NULL) == lib.NASHMP_ERR_UNSUPPORTED
+        assert lib.nashmp_cuda_lowrank_apply_f64(buf, buf + 1, 2, 1, buf, 3, 1, 3, buf + 8, 3,
+                                                 NULL) == lib.NASHMP_ERR_UNSUPPORTED
         assert lib.nashmp_cuda_solve_dense_f64(
             buf, 0, buf, 3, buf, buf, 1, 3, 0, 10, 1, 1e-8, buf, 3, NULL, 0,
             ffi.cast("int64_t *", buf), ffi.cast("int64_t *", buf), buf,
@@ -182,6 +190,80 @@ def test_device_c_library_kernels():
     cuda.synchronize()
     Pd = 1 / (1 + np.exp(-(E @ R @ E.T)))
     np.testing.assert_allclose(dg.copy_to_host(), pi @ Pd.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.cuda_device
+@needs_device
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_device_operators_match_dense(dtype):
+    """The matrix-free operators on the device (numba-cuda through op.apply / op.mirror_step and
+    libnashmp's CUDA C when built with CUDA) against their dense float64 matrix."""
+    from numba import cuda
+    rng = np.random.default_rng(4)
+    K, B = 1271, 5
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    U = rng.standard_normal((K, 8)) / (4 * np.sqrt(K))
+    V = rng.standard_normal((K, 8)) / (4 * np.sqrt(K))
+    A = rng.random((K, K))
+    ops = [nashmp.LowRankSkew(U.astype(dtype), V.astype(dtype)),
+           nashmp.BradleyTerry(rng.standard_normal(K).astype(dtype)),
+           nashmp.PackedDense.from_dense(((A + 1 - A.T) / 2).astype(dtype))]
+    pi = ref.softmax(rng.standard_normal((B, K)))
+    lp = ref.log_softmax(rng.standard_normal((B, K)))
+    lr = np.full(K, -np.log(K))
+    ffi, lib = _c()
+    with_c = bool(lib.nashmp_cuda_available())
+    t = "double *" if dtype == np.float64 else "float *"
+    ptr = lambda d, tt=t: ffi.cast(tt, d.device_ctypes_pointer.value)  # noqa: E731
+    for op in ops:
+        P = op.todense().astype(np.float64)
+        g = op.apply(pi.astype(dtype), backend="cuda")
+        np.testing.assert_allclose(g, pi.astype(dtype).astype(np.float64) @ P.T, rtol=tol,
+                                   atol=tol)
+        want = ref.mirror_step(lp, lr, pi @ P.T, 0.8, 0.2, 1.6)
+        np.testing.assert_allclose(op.mirror_step(lp, lr, pi, 0.8, 0.2, 1.6, backend="cuda"),
+                                   want, rtol=tol, atol=tol)
+        if not with_c:
+            continue
+        sfx = "f64" if dtype == np.float64 else "f32"
+        dpi, dout = cuda.to_device(pi.astype(dtype)), cuda.device_array((B, K), dtype)
+        dpg, dlp, dlr = cuda.to_device(pi), cuda.to_device(lp), cuda.to_device(lr)
+        dw, dpw = cuda.device_array((B, K)), cuda.device_array((B, K))
+        step_tail = (ptr(dlp, "double *"), K, ptr(dlr, "double *"), 0, B, K, 0.8, 0.2, 1.6,
+                     ptr(dw, "double *"), K, ptr(dpw, "double *"), K, ffi.NULL)
+        if isinstance(op, nashmp.LowRankSkew):
+            dU, dV = cuda.to_device(np.ascontiguousarray(op.U)), cuda.to_device(
+                np.ascontiguousarray(op.V))
+            st = getattr(lib, f"nashmp_cuda_lowrank_apply_{sfx}")(
+                ptr(dU), ptr(dV), 8, 8, ptr(dpi), K, B, K, ptr(dout), K, ffi.NULL)
+            st2 = getattr(lib, f"nashmp_cuda_lowrank_mirror_step_{sfx}")(
+                ptr(dU), ptr(dV), 8, 8, ptr(dpg, "double *"), K, *step_tail)
+        else:
+            name = "bradley_terry" if isinstance(op, nashmp.BradleyTerry) else "packed"
+            dd = cuda.to_device(op.scores if name == "bradley_terry" else op.packed)
+            st = getattr(lib, f"nashmp_cuda_{name}_apply_{sfx}")(
+                ptr(dd), ptr(dpi), K, B, K, ptr(dout), K, ffi.NULL)
+            st2 = getattr(lib, f"nashmp_cuda_{name}_mirror_step_{sfx}")(
+                ptr(dd), ptr(dpg, "double *"), K, *step_tail)
+        assert st == 0 and st2 == 0
+        cuda.synchronize()
+        np.testing.assert_allclose(dout.copy_to_host(), g, rtol=tol, atol=tol)
+        np.testing.assert_allclose(dw.copy_to_host(), want, rtol=tol, atol=tol)
+        np.testing.assert_allclose(dpw.copy_to_host(), np.exp(want), rtol=tol, atol=tol)
+
+
+@pytest.mark.cuda_device
+@needs_device
+def test_device_operator_solve_matches_cpu():
+    rng = np.random.default_rng(5)
+    op = nashmp.BradleyTerry(rng.standard_normal(3000))
+    kw = dict(init=ref.softmax(rng.standard_normal((3, 3000))), tol=-1.0, max_iter=30,
+              check_every=10)
+    rc = nashmp.solve(op, 0.1, backend="c" if "c" in nashmp.available_backends() else "numpy",
+                      **kw)
+    rg = nashmp.solve(op, 0.1, backend="cuda", **kw)
+    np.testing.assert_allclose(rg.log_policy, rc.log_policy, atol=1e-11)
+    np.testing.assert_array_equal(rg.n_queries, rc.n_queries)
 
 
 @pytest.mark.cuda_device

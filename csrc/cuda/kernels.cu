@@ -1,6 +1,7 @@
 /*
  * CUDA kernels of libnashmp: log-space row kernels, the dense and embedding preference operators
- * and the fused mirror step (see nashmp_cuda.h). Row math comes from ms_block.h, the same
+ * and the fused mirror step (see nashmp_cuda.h); the low-rank, Bradley-Terry and packed operators
+ * are in operators.cuh, included at the end. Row math comes from ms_block.h, the same
  * host+device helpers that the CPU tests run.
  */
 #include "cuda_common.cuh"
@@ -131,11 +132,14 @@ __global__ void __launch_bounds__(NASHMP_CU_BLOCK)
 }
 
 /* out = z - logsumexp(z), z = a lp + b lr + c g (zero coefficients: not read). Pass 1 folds z
- * into the (max, sum) state, pass 2 forms z again and writes it (in place with any input). */
+ * into the (max, sum) state, pass 2 forms z again and writes it (in place with any input).
+ * po != NULL: also po = exp(out) (the operators' fused prox step, po does not overlap the
+ * inputs). */
 template <typename T, int TPR>
 __global__ void __launch_bounds__(NASHMP_CU_BLOCK)
     k_mirror(const T *lp, int64_t ldpi, const T *lr, int64_t ldref, const T *g, int64_t ldg,
-             int64_t batch, int64_t k, double a, double b, double c, T *out, int64_t ldo)
+             int64_t batch, int64_t k, double a, double b, double c, T *out, int64_t ldo, T *po,
+             int64_t ldpo)
 {
     __shared__ nashmp_msb sh[NASHMP_CU_WARPS];
     int lane, bad = 0;
@@ -154,13 +158,20 @@ __global__ void __launch_bounds__(NASHMP_CU_BLOCK)
         st.m = st.s = NASHMP_MSB_NAN;
     st = nashmp_cu_reduce_ms<TPR>(st, sh);
     if (st.m != st.m || st.m == -NASHMP_MSB_INF) { /* bad input, or no distribution */
-        for (j = lane; j < k; j += TPR)
+        for (j = lane; j < k; j += TPR) {
             out[row * ldo + j] = (T)NASHMP_MSB_NAN;
+            if (po)
+                po[row * ldpo + j] = (T)NASHMP_MSB_NAN;
+        }
         return;
     }
     ls = log(st.s);
-    for (j = lane; j < k; j += TPR)
-        out[row * ldo + j] = (T)((NASHMP_CU_Z(j) - st.m) - ls);
+    for (j = lane; j < k; j += TPR) {
+        const double v = (NASHMP_CU_Z(j) - st.m) - ls;
+        out[row * ldo + j] = (T)v;
+        if (po)
+            po[row * ldpo + j] = (T)exp(v);
+    }
 #undef NASHMP_CU_Z
 }
 
@@ -326,7 +337,7 @@ static int cu_mirror(const T *lp, int64_t ldpi, const T *lr, int64_t ldref, cons
     if (st != NASHMP_OK || batch == 0)
         return st;
     NASHMP_CU_LAUNCH_ROWS(k_mirror, T, batch, k, stream, lp, ldpi, lr, ldref, g, ldg, batch, k,
-                          a, b, c, out, ldo);
+                          a, b, c, out, ldo, (T *)NULL, (int64_t)0);
 }
 
 template <typename T>
@@ -430,3 +441,7 @@ static int cu_embed(const T *E, const T *R, const T *pi, int64_t batch, int64_t 
     }
 
 NASHMP_CU_BOTH(NASHMP_CU_DEF_ROWS)
+
+/* The matrix-free operators (low-rank, Bradley-Terry, packed): compiled in this translation unit
+ * (the CUDA source list of csrc/cmake/NashmpCuda.cmake is kernels.cu and solver.cu). */
+#include "operators.cuh"

@@ -17,7 +17,7 @@ static inline int nashmp_cuchk_reduce(const void *x, int64_t batch, int64_t k, i
     return nashmp_check_args(batch, k, el, 2, a);
 }
 
-/* log_softmax, softmax: x (ldx), out (ldo). */
+/* log_softmax, softmax, and the operators' apply: x (ldx), out (ldo). */
 static inline int nashmp_cuchk_rowmap(const void *x, int64_t batch, int64_t k, int64_t ldx,
                                       const void *out, int64_t ldo, size_t el)
 {
@@ -77,6 +77,71 @@ static inline int nashmp_cuchk_embed(const void *E, const void *R, const void *p
     if (nashmp_mul_ovf(K, d, &t) || nashmp_mul_ovf(d, d, &t) ||
         (uint64_t)K * (uint64_t)d > (uint64_t)PTRDIFF_MAX / el ||
         (uint64_t)d * (uint64_t)d > (uint64_t)PTRDIFF_MAX / el)
+        return NASHMP_ERR_OVERFLOW;
+    return NASHMP_OK;
+}
+
+/* Operators' fused prox step (every vector double): pi_g (ldpg), log_pi / log_ref (read when
+ * a / b != 0, NULL allowed otherwise), out (ldo), pi_out (ldpo; NULL: not written) and finite
+ * coefficients; the checks of the CPU nashmp_*_mirror_step_* (operators_fused.h). */
+static inline int nashmp_cuchk_opstep(int64_t batch, int64_t k, const void *pg, int64_t ldpg,
+                                      const void *lp, int64_t ldpi, const void *lr,
+                                      int64_t ldref, const void *out, int64_t ldo,
+                                      const void *po, int64_t ldpo, double ca, double cb,
+                                      double cc)
+{
+    int st;
+    const nashmp_arr a[] = {NASHMP_IN(pg, ldpg),
+                            {lp, ldpi, ca != 0.0 ? NASHMP_ARR_IN : NASHMP_ARR_UNUSED},
+                            {lr, ldref, cb != 0.0 ? NASHMP_ARR_IN : NASHMP_ARR_UNUSED},
+                            NASHMP_OUT(out, ldo),
+                            {po, ldpo, po != NULL ? NASHMP_ARR_OUT : NASHMP_ARR_UNUSED}};
+    st = nashmp_check_args(batch, k, sizeof(double), 5, a);
+    if (st != NASHMP_OK)
+        return st;
+    if (nashmp_check_finite(ca) || nashmp_check_finite(cb) || nashmp_check_finite(cc))
+        return NASHMP_ERR_INVALID_VALUE;
+    return NASHMP_OK;
+}
+
+/* Low-rank factors: U and V k x r with row stride ldf >= r (as nashmp_lowrank_apply_*). */
+static inline int nashmp_cuchk_lowrank(const void *U, const void *V, int64_t ldf, int64_t r,
+                                       int64_t k, size_t el)
+{
+    int64_t ext;
+    if (U == NULL || V == NULL)
+        return NASHMP_ERR_NULL_POINTER;
+    if (r < 1 || k < 1)
+        return NASHMP_ERR_INVALID_SIZE;
+    if (ldf < r)
+        return NASHMP_ERR_INVALID_STRIDE;
+    if (nashmp_mul_ovf(k - 1, ldf, &ext) || nashmp_add_ovf(ext, r, &ext) ||
+        (uint64_t)ext > (uint64_t)PTRDIFF_MAX / el)
+        return NASHMP_ERR_OVERFLOW;
+    return NASHMP_OK;
+}
+
+/* Bradley-Terry scores: k values. */
+static inline int nashmp_cuchk_scores(const void *scores, int64_t k, size_t el)
+{
+    if (scores == NULL)
+        return NASHMP_ERR_NULL_POINTER;
+    if (k < 1)
+        return NASHMP_ERR_INVALID_SIZE;
+    if ((uint64_t)k > (uint64_t)PTRDIFF_MAX / el)
+        return NASHMP_ERR_OVERFLOW;
+    return NASHMP_OK;
+}
+
+/* Packed strict upper triangle: k(k-1)/2 values (Pu may be NULL when k == 1). */
+static inline int nashmp_cuchk_packed(const void *Pu, int64_t k, size_t el)
+{
+    int64_t n;
+    if (Pu == NULL && k > 1)
+        return NASHMP_ERR_NULL_POINTER;
+    if (k < 1)
+        return NASHMP_ERR_INVALID_SIZE;
+    if (nashmp_mul_ovf(k, k, &n) || (uint64_t)n > (uint64_t)PTRDIFF_MAX / el)
         return NASHMP_ERR_OVERFLOW;
     return NASHMP_OK;
 }

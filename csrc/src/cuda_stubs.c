@@ -113,3 +113,55 @@ NASHMP_CU_STUB_MIRROR(f32, float)
     }
 NASHMP_CU_STUB_SOLVE(f64, double)
 NASHMP_CU_STUB_SOLVE(f32, float)
+
+#define NASHMP_CU_STUB_OPS(sfx, T)                                                             \
+    int nashmp_cuda_lowrank_apply_##sfx(const T *U, const T *V, int64_t ldf, int64_t r,        \
+                                        const T *pi, int64_t ldpi, int64_t batch, int64_t k,   \
+                                        T *out, int64_t ldo, void *stream)                     \
+    {                                                                                          \
+        int st = nashmp_cuchk_rowmap(pi, batch, k, ldpi, out, ldo, sizeof(T));                 \
+        NASHMP_CU_STUB(st != NASHMP_OK ? st : nashmp_cuchk_lowrank(U, V, ldf, r, k, sizeof(T))); \
+    }                                                                                          \
+    int nashmp_cuda_lowrank_mirror_step_##sfx(                                                 \
+        const T *U, const T *V, int64_t ldf, int64_t r, const double *pi_g, int64_t ldpg,      \
+        const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref,              \
+        int64_t batch, int64_t k, double a, double b, double c, double *out, int64_t ldo,      \
+        double *pi_out, int64_t ldpo, void *stream)                                            \
+    {                                                                                          \
+        int st = nashmp_cuchk_opstep(batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out,  \
+                                     ldo, pi_out, ldpo, a, b, c);                              \
+        NASHMP_CU_STUB(st != NASHMP_OK ? st : nashmp_cuchk_lowrank(U, V, ldf, r, k, sizeof(T))); \
+    }                                                                                          \
+    int nashmp_cuda_bradley_terry_apply_##sfx(const T *scores, const T *pi, int64_t ldpi,      \
+                                              int64_t batch, int64_t k, T *out, int64_t ldo,   \
+                                              void *stream)                                    \
+    {                                                                                          \
+        int st = nashmp_cuchk_rowmap(pi, batch, k, ldpi, out, ldo, sizeof(T));                 \
+        NASHMP_CU_STUB(st != NASHMP_OK ? st : nashmp_cuchk_scores(scores, k, sizeof(T)));      \
+    }                                                                                          \
+    int nashmp_cuda_bradley_terry_mirror_step_##sfx(                                           \
+        const T *scores, const double *pi_g, int64_t ldpg, const double *log_pi, int64_t ldpi, \
+        const double *log_ref, int64_t ldref, int64_t batch, int64_t k, double a, double b,    \
+        double c, double *out, int64_t ldo, double *pi_out, int64_t ldpo, void *stream)        \
+    {                                                                                          \
+        int st = nashmp_cuchk_opstep(batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out,  \
+                                     ldo, pi_out, ldpo, a, b, c);                              \
+        NASHMP_CU_STUB(st != NASHMP_OK ? st : nashmp_cuchk_scores(scores, k, sizeof(T)));      \
+    }                                                                                          \
+    int nashmp_cuda_packed_apply_##sfx(const T *Pu, const T *pi, int64_t ldpi, int64_t batch,  \
+                                       int64_t k, T *out, int64_t ldo, void *stream)           \
+    {                                                                                          \
+        int st = nashmp_cuchk_rowmap(pi, batch, k, ldpi, out, ldo, sizeof(T));                 \
+        NASHMP_CU_STUB(st != NASHMP_OK ? st : nashmp_cuchk_packed(Pu, k, sizeof(T)));          \
+    }                                                                                          \
+    int nashmp_cuda_packed_mirror_step_##sfx(                                                  \
+        const T *Pu, const double *pi_g, int64_t ldpg, const double *log_pi, int64_t ldpi,     \
+        const double *log_ref, int64_t ldref, int64_t batch, int64_t k, double a, double b,    \
+        double c, double *out, int64_t ldo, double *pi_out, int64_t ldpo, void *stream)        \
+    {                                                                                          \
+        int st = nashmp_cuchk_opstep(batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out,  \
+                                     ldo, pi_out, ldpo, a, b, c);                              \
+        NASHMP_CU_STUB(st != NASHMP_OK ? st : nashmp_cuchk_packed(Pu, k, sizeof(T)));          \
+    }
+NASHMP_CU_STUB_OPS(f64, double)
+NASHMP_CU_STUB_OPS(f32, float)

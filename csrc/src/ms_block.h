@@ -9,8 +9,9 @@
  *    push() folds in one value, merge() combines two states (associative and commutative up to
  *    rounding), so the same state serves a thread's strided slice, a warp shuffle tree and a
  *    block's shared-memory combine: the same (max, sum) merge as the CPU kernels (exp_block.h).
- *  - KL term, mirror-step z, the logistic function, and the per-method coefficients of the dense
- *    solver (same formulas as nashmp/_methods.py and csrc/src/solvers.c).
+ *  - KL term, mirror-step z, the logistic function, the packed-triangle index, and the
+ *    per-method coefficients of the dense solver (same formulas as nashmp/_methods.py and
+ *    csrc/src/solvers.c).
  *
  * Only <math.h>: exp/log/log1p are the C library's on the host and CUDA's (<= 1 ulp in double,
  * <= 2 ulp in float) on the device. Self-contained on purpose: it does not include the CPU kernel
@@ -145,6 +146,13 @@ NASHMP_MSB_HD double nashmp_logaddexp(double x, double y)
 {
     double mx = x > y ? x : y, mn = x > y ? y : x;
     return mx > -NASHMP_MSB_INF ? mx + log1p(exp(mn - mx)) : mx;
+}
+
+/* Position of P[i, j] (0 <= i < j < k) in the packed strict upper triangle, stored row by row
+ * (k(k-1)/2 values, the layout of nashmp_packed_apply_*). */
+NASHMP_MSB_HD int64_t nashmp_packed_index(int64_t i, int64_t j, int64_t k)
+{
+    return i * k - i * (i + 1) / 2 + (j - i - 1);
 }
 
 /* Coefficients (a, b, c) and Nash-MD's mixing weight s of an update at iteration t

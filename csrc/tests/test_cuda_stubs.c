@@ -6,7 +6,8 @@
  *    answers either "n >= 1 devices" or "unsupported, 0 devices" (machines without a GPU).
  *  - Both: the host+device row math of ms_block.h (the code the CUDA kernels run) against the
  *    CPU library's kernels: online (max, sum) push/merge vs nashmp_logsumexp_f64, KL terms vs
- *    nashmp_kl_f64, and the mirror-step z vs nashmp_mirror_step_f64.
+ *    nashmp_kl_f64, the mirror-step z vs nashmp_mirror_step_f64, the packed-triangle index and
+ *    the Bradley-Terry sigmoid row vs nashmp_packed_apply_f64 / nashmp_bradley_terry_apply_f64.
  * Prints one line per failure and "N passed, N failed" at the end; exit status 1 on failure.
  */
 #include <math.h>
@@ -68,6 +69,34 @@ static void test_stubs(void)
                                                s) == U, "expl_f64");
     CHECK(nashmp_cuda_exploitability_dense_f32(f, 0, d + 16, 3, d + 32, 3, beta, 2, 3, d + 48,
                                                s) == U, "expl_f32");
+    /* matrix-free operators: U = d, V = d + 2 (k = 3 rows of 2r = 4, ldf 4, r 2) */
+    CHECK(nashmp_cuda_lowrank_apply_f64(d, d + 2, 4, 2, d + 16, 3, 2, 3, d + 32, 3, s) == U,
+          "lowrank_apply_f64");
+    CHECK(nashmp_cuda_lowrank_apply_f32(f, f + 2, 4, 2, f + 16, 3, 2, 3, f + 32, 3, s) == U,
+          "lowrank_apply_f32");
+    CHECK(nashmp_cuda_lowrank_mirror_step_f64(d, d + 2, 4, 2, d + 16, 3, d + 24, 3, d + 32, 0, 2,
+                                              3, 0.5, 0.5, 1.0, d + 40, 3, d + 48, 3, s) == U,
+          "lowrank_step_f64");
+    CHECK(nashmp_cuda_lowrank_mirror_step_f32(f, f + 2, 4, 2, d + 16, 3, d + 24, 3, d + 32, 0, 2,
+                                              3, 0.5, 0.5, 1.0, d + 40, 3, NULL, 0, s) == U,
+          "lowrank_step_f32 (pi_out NULL)");
+    CHECK(nashmp_cuda_bradley_terry_apply_f64(d, d + 16, 3, 2, 3, d + 32, 3, s) == U, "bt64");
+    CHECK(nashmp_cuda_bradley_terry_apply_f32(f, f + 16, 3, 2, 3, f + 32, 3, s) == U, "bt32");
+    CHECK(nashmp_cuda_bradley_terry_mirror_step_f64(d, d + 16, 3, d + 24, 3, d + 32, 3, 2, 3, 0.5,
+                                                    0.5, 1.0, d + 40, 3, d + 48, 3, s) == U,
+          "bt_step_f64");
+    CHECK(nashmp_cuda_bradley_terry_mirror_step_f32(f, d + 16, 0, d + 24, 3, NULL, 0, 2, 3, 0.5,
+                                                    0.0, 1.0, d + 40, 3, d + 48, 3, s) == U,
+          "bt_step_f32 (b = 0, log_ref NULL)");
+    CHECK(nashmp_cuda_packed_apply_f64(d, d + 16, 3, 2, 3, d + 32, 3, s) == U, "packed64");
+    CHECK(nashmp_cuda_packed_apply_f32(f, f + 16, 3, 2, 3, f + 32, 3, s) == U, "packed32");
+    CHECK(nashmp_cuda_packed_apply_f64(NULL, d + 16, 1, 2, 1, d + 32, 1, s) == U,
+          "packed k = 1: Pu may be NULL");
+    CHECK(nashmp_cuda_packed_mirror_step_f64(d, d + 16, 3, d + 24, 3, d + 32, 3, 2, 3, 0.5, 0.5,
+                                             1.0, d + 40, 3, d + 48, 3, s) == U, "packed_step64");
+    CHECK(nashmp_cuda_packed_mirror_step_f32(f, d + 16, 3, NULL, 0, d + 32, 3, 2, 3, 0.0, 0.5,
+                                             1.0, d + 40, 3, d + 48, 3, s) == U,
+          "packed_step32 (a = 0, log_pi NULL)");
 
     /* bad arguments: the same statuses as the CUDA build (checked before UNSUPPORTED) */
     CHECK(nashmp_cuda_logsumexp_f64(NULL, 2, 3, 3, d, s) == NASHMP_ERR_NULL_POINTER, "NULL x");
@@ -85,6 +114,40 @@ static void test_stubs(void)
               NASHMP_ERR_INVALID_SIZE, "d = 0");
     CHECK(nashmp_cuda_embedding_apply_f64(d, NULL, d + 16, 2, 3, 2, d + 32, s) ==
               NASHMP_ERR_NULL_POINTER, "R NULL");
+    /* operators: the statuses of their CPU versions (nashmp_lowrank_apply_* etc.) */
+    CHECK(nashmp_cuda_lowrank_apply_f64(NULL, d + 2, 4, 2, d + 16, 3, 2, 3, d + 32, 3, s) ==
+              NASHMP_ERR_NULL_POINTER, "lowrank U NULL");
+    CHECK(nashmp_cuda_lowrank_apply_f64(d, d + 2, 4, 0, d + 16, 3, 2, 3, d + 32, 3, s) ==
+              NASHMP_ERR_INVALID_SIZE, "lowrank r = 0");
+    CHECK(nashmp_cuda_lowrank_apply_f64(d, d + 2, 1, 2, d + 16, 3, 2, 3, d + 32, 3, s) ==
+              NASHMP_ERR_INVALID_STRIDE, "lowrank ldf < r");
+    CHECK(nashmp_cuda_lowrank_apply_f64(d, d + 2, INT64_MAX / 2, 2, d + 16, 3, 2, 3, d + 32, 3,
+                                        s) == NASHMP_ERR_OVERFLOW, "lowrank k * ldf overflows");
+    CHECK(nashmp_cuda_lowrank_apply_f64(d, d + 2, 4, 2, NULL, 3, 2, 3, d + 32, 3, s) ==
+              NASHMP_ERR_NULL_POINTER, "lowrank pi NULL");
+    CHECK(nashmp_cuda_lowrank_apply_f64(d, d + 2, 4, 2, d + 16, 3, 2, 3, d + 32, 2, s) ==
+              NASHMP_ERR_INVALID_STRIDE, "lowrank ldo < k");
+    CHECK(nashmp_cuda_lowrank_mirror_step_f64(d, d + 2, 4, 2, d + 16, 3, d + 24, 3, d + 32, 3, 2,
+                                              3, 0.5, INFINITY, 1.0, d + 40, 3, NULL, 0, s) ==
+              NASHMP_ERR_INVALID_VALUE, "lowrank step: infinite coefficient");
+    CHECK(nashmp_cuda_lowrank_mirror_step_f64(d, d + 2, 4, 2, d + 16, 3, NULL, 3, d + 32, 3, 2, 3,
+                                              0.5, 0.5, 1.0, d + 40, 3, NULL, 0, s) ==
+              NASHMP_ERR_NULL_POINTER, "lowrank step: a != 0 needs log_pi");
+    CHECK(nashmp_cuda_bradley_terry_apply_f64(NULL, d + 16, 3, 2, 3, d + 32, 3, s) ==
+              NASHMP_ERR_NULL_POINTER, "bt scores NULL");
+    CHECK(nashmp_cuda_bradley_terry_apply_f32(f, f + 16, 3, 2, 0, f + 32, 3, s) ==
+              NASHMP_ERR_INVALID_SIZE, "bt k = 0");
+    CHECK(nashmp_cuda_bradley_terry_mirror_step_f64(d, d + 16, 3, d + 24, 3, d + 32, 3, 2, 3, 0.5,
+                                                    0.5, 1.0, d + 40, 3, d + 48, 2, s) ==
+              NASHMP_ERR_INVALID_STRIDE, "bt step: ldpo < k");
+    CHECK(nashmp_cuda_packed_apply_f64(NULL, d + 16, 3, 2, 3, d + 32, 3, s) ==
+              NASHMP_ERR_NULL_POINTER, "packed Pu NULL with k > 1");
+    CHECK(nashmp_cuda_packed_apply_f64(d, d + 16, 0, 1, INT64_C(4000000000), d + 32,
+                                       INT64_C(4000000000), s) == NASHMP_ERR_OVERFLOW,
+          "packed k * k overflows");
+    CHECK(nashmp_cuda_packed_mirror_step_f32(f, d + 16, 3, d + 24, 3, d + 32, 3, -1, 3, 0.5, 0.5,
+                                             1.0, d + 40, 3, NULL, 0, s) ==
+              NASHMP_ERR_INVALID_SIZE, "packed step: batch < 0");
     CHECK(nashmp_cuda_solve_dense_f64(d, 0, d + 16, 3, beta, eta, 2, 3, 99, 10, 1, 1e-8, d + 32,
                                       3, NULL, 0, it, nq, d + 48, act, s) ==
               NASHMP_ERR_INVALID_VALUE, "bad method");
@@ -200,6 +263,68 @@ static void test_ms_block(void)
     }
 }
 
+/* The per-entry math of the operator kernels (operators.cuh) on the host, against the CPU
+ * operators: the packed-triangle index (layout of nashmp_packed_apply_f64) and the Bradley-Terry
+ * row sum_j sigma(s_y - s_j) pi_j (nashmp_bradley_terry_apply_f64). */
+static void test_operator_math(void)
+{
+    enum { K = 37, B = 2 };
+    static double P[K * K], Pu[K * (K - 1) / 2], pi[B * K], g[B * K], want[B * K], sc[K];
+    unsigned seed = 777u;
+    double err = 0.0;
+    int64_t i, j, n = 0;
+    int b;
+    for (i = 0; i < K; i++) {
+        P[i * K + i] = 0.5;
+        sc[i] = (stub_rand(&seed) - 0.5) * 8.0;
+        for (j = i + 1; j < K; j++) {
+            P[i * K + j] = stub_rand(&seed);
+            P[j * K + i] = 1.0 - P[i * K + j];
+        }
+    }
+    for (b = 0; b < B; b++) {
+        double tot = 0.0;
+        for (j = 0; j < K; j++)
+            tot += (pi[b * K + j] = stub_rand(&seed) + 0.01);
+        for (j = 0; j < K; j++)
+            pi[b * K + j] /= tot;
+    }
+    /* every index in [0, K(K-1)/2) once, row by row */
+    for (i = 0; i < K; i++)
+        for (j = i + 1; j < K; j++) {
+            CHECK(nashmp_packed_index(i, j, K) == n, "packed index (%d, %d)", (int)i, (int)j);
+            Pu[nashmp_packed_index(i, j, K)] = P[i * K + j];
+            n++;
+        }
+    CHECK(nashmp_packed_apply_f64(Pu, pi, K, B, K, g, K) == NASHMP_OK, "cpu packed apply");
+    CHECK(nashmp_preference_apply_f64(P, 0, pi, K, B, K, want, K) == NASHMP_OK, "cpu dense");
+    for (i = 0; i < B * K; i++)
+        err = fmax(err, fabs(g[i] - want[i]));
+    CHECK(err <= 1e-14, "packed layout: %.3g", err);
+    /* the packed kernel's per-entry rule: P[y, j] staged (y < j), 1/2, 1 - P[j, y] (j < y) */
+    err = 0.0;
+    for (b = 0; b < B; b++)
+        for (i = 0; i < K; i++) {
+            double acc = 0.0;
+            for (j = 0; j < K; j++)
+                acc += (j > i ? Pu[nashmp_packed_index(i, j, K)]
+                        : j == i ? 0.5 : 1.0 - Pu[nashmp_packed_index(j, i, K)]) * pi[b * K + j];
+            err = fmax(err, fabs(acc - want[b * K + i]));
+        }
+    CHECK(err <= 1e-14, "packed entry rule: %.3g", err);
+    /* Bradley-Terry row */
+    CHECK(nashmp_bradley_terry_apply_f64(sc, pi, K, B, K, g, K) == NASHMP_OK, "cpu bt apply");
+    err = 0.0;
+    for (b = 0; b < B; b++)
+        for (i = 0; i < K; i++) {
+            double acc = 0.0;
+            for (j = 0; j < K; j++)
+                acc += nashmp_sigmoid(sc[i] - sc[j]) * pi[b * K + j];
+            err = fmax(err, fabs(acc - g[b * K + i]));
+        }
+    CHECK(err <= 1e-13, "bradley-terry row: %.3g", err);
+}
+
 int main(void)
 {
 #ifdef NASHMP_TEST_CUDA_BUILD
@@ -208,6 +333,7 @@ int main(void)
     test_stubs();
 #endif
     test_ms_block();
+    test_operator_math();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

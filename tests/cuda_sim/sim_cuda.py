@@ -236,3 +236,183 @@ def test_solver_device_matrix():
     P = cuda.to_device(RPS)
     r = nashmp.solve(P, 0.5, init=[0.7, 0.2, 0.1], tol=1e-9, check_every=2, backend="cuda")
     assert r.success and r.backend == "cuda"
+
+
+# ---- matrix-free operators (nashmp.operators, backend="cuda") -------------------------------
+#
+# Reference: the operator's dense float64 matrix (op.todense(), built entry by entry from the
+# operator's data on the host, never by the kernels). K = 17 crosses the simulator's tiles (8 rows,
+# 8 columns, 2 games per pass, low-rank chunks of 8); B = 3 crosses a game group.
+
+OPS = ["lowrank", "bradley_terry", "packed", "embedding", "dense"]
+
+
+def _operator(kind, dt, K, rng):
+    U = rng.standard_normal((K, 2)) * 0.25
+    V = rng.standard_normal((K, 2)) * 0.25
+    if kind == "lowrank":
+        return nashmp.LowRankSkew(U.astype(dt), V.astype(dt), check=False)
+    if kind == "bradley_terry":
+        return nashmp.BradleyTerry((rng.standard_normal(K) * 2).astype(dt))
+    if kind == "embedding":
+        A = rng.standard_normal((3, 3))
+        return nashmp.Embedding((rng.standard_normal((K, 3)) / 2).astype(dt), (A - A.T).astype(dt))
+    Pd = 1.0 / (1.0 + np.exp(-(U @ V.T - V @ U.T) * 4))          # a preference matrix
+    if kind == "packed":
+        return nashmp.PackedDense.from_dense(Pd.astype(dt))
+    return nashmp.Dense(Pd.astype(dt))
+
+
+@pytest.mark.parametrize("kind", OPS)
+def test_operator_apply_and_mirror_step(kind, dt):
+    rng = np.random.default_rng(OPS.index(kind))
+    K, B = 17, 3
+    op = _operator(kind, dt, K, rng)
+    P = op.todense().astype(np.float64)
+    np.testing.assert_allclose(P + P.T, 1.0, atol=1e-6)
+    pi = ref.softmax(rng.standard_normal((B, K)) * 2).astype(dt)
+    g = op.apply(pi, backend="cuda")
+    assert g.dtype == dt and g.shape == (B, K)
+    _close(g, pi.astype(np.float64) @ P.T, dt, f"{kind} apply")
+    _close(op.apply(pi[1], backend="cuda"), pi[1].astype(np.float64) @ P.T, dt,
+           f"{kind} apply, one policy")
+    assert op.n_applications == 2 and op.n_queries == B + 1
+    # fused prox step: -inf in log_pi and log_ref (legal: the rows keep finite entries)
+    pg = ref.softmax(rng.standard_normal((B, K)))
+    lp = _logp(rng, (B, K), F64)
+    lp[0, 3] = -np.inf
+    lr = _logp(rng, (K,), F64)
+    lr[5] = -np.inf
+    gd = pg @ P.T
+    outs = []
+    for a, b, c, lref in ((0.8, 0.2, 1.5, lr), (0.0, 0.0, 2.0, None)):   # (a, b) = 0: not read
+        pw = np.full((B, K), np.nan)
+        outs.append(op.mirror_step(lp, lref, pg, a, b, c, pi_out=pw, backend="cuda"))
+        want = ref.mirror_step(lp if a else np.zeros((B, K)), lref, gd, a, b, c)
+        _close(outs[-1], want, dt, f"{kind} mirror_step a={a} b={b}")
+        _close(pw, np.exp(want), dt, f"{kind} pi_out")
+    assert np.isneginf(outs[0][:, 5]).all() and np.isneginf(outs[0][0, 3])
+    assert np.isfinite(outs[1]).all() and op.n_queries == B + 1 + 2 * B
+
+
+def test_operator_cuda_errors():
+    rng = np.random.default_rng(9)
+    op = _operator("lowrank", F64, 6, rng)
+    with pytest.raises(ValueError, match="6 actions"):
+        op.apply(np.ones(5) / 5, backend="cuda")
+    with pytest.raises(ValueError, match="NaN"):
+        op.apply(np.full(6, np.nan), backend="cuda")
+    with pytest.raises(TypeError):
+        op.apply(np.array(["a"] * 6), backend="cuda")
+    pg = np.ones(6) / 6
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        op.mirror_step(np.full(6, np.inf), None, pg, 1.0, 0.0, 1.0, backend="cuda")
+    with pytest.raises(ValueError, match="entry above -inf"):    # a row that is all -inf
+        op.mirror_step(np.full(6, -np.inf), None, pg, 1.0, 0.0, 1.0, backend="cuda")
+    with pytest.raises(RuntimeError, match="no CUDA kernel"):
+        nashmp.PairFunction(lambda i, j: 0.1 * (j - i), K=4).apply(np.ones(4) / 4,
+                                                                    backend="cuda")
+    dense = nashmp.Dense(np.stack([RPS, RPS.T]))               # one game per policy
+    pi2 = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    _close(dense.apply(pi2, backend="cuda"), np.einsum("bij,bj->bi", dense.P, pi2), F64,
+           "batched Dense")
+    with pytest.raises(ValueError, match="batch dimensions"):   # 3 x 2 policies, 2 games
+        dense.apply(np.ones((3, 2, 3)) / 3, backend="cuda")
+    with pytest.raises(ValueError, match="batch dimensions"):
+        dense.mirror_step(np.zeros((3, 2, 3)), None, np.ones((3, 2, 3)) / 3, 1.0, 0.0, 1.0,
+                          backend="cuda")
+
+
+@pytest.mark.parametrize("kind", ["lowrank", "bradley_terry", "packed"])
+def test_operator_module_functions_device_and_host(kind, dt):
+    """The module-level kernels: device arrays in place (device result), host arrays copied;
+    bad shapes and dtypes are clear errors."""
+    rng = np.random.default_rng(20 + OPS.index(kind))
+    K, B = 11, 2
+    op = _operator(kind, dt, K, rng)
+    P = op.todense().astype(np.float64)
+    data = ((op.U.copy(), op.V.copy()) if kind == "lowrank" else
+            (op.scores,) if kind == "bradley_terry" else (op.packed,))
+    apply_fn = getattr(ck, f"{kind}_apply")
+    step_fn = getattr(ck, f"{kind}_mirror_step")
+    pi = ref.softmax(rng.standard_normal((B, K))).astype(dt)
+    d = [cuda.to_device(np.ascontiguousarray(a)) for a in data]
+    g = apply_fn(*d, cuda.to_device(pi))
+    assert ck.is_device_array(g)
+    _close(g.copy_to_host(), pi.astype(np.float64) @ P.T, dt, f"{kind} device apply")
+    _close(apply_fn(*data, pi), pi.astype(np.float64) @ P.T, dt, f"{kind} host apply")
+    lp = _logp(rng, (B, K), F64)
+    lr = _logp(rng, (K,), F64)
+    pw = cuda.device_array((B, K))
+    out = step_fn(*d, cuda.to_device(pi.astype(np.float64)), cuda.to_device(lp),
+                  cuda.to_device(lr), 0.7, 0.3, 1.2, pi_out=pw)
+    want = ref.mirror_step(lp, lr, pi.astype(np.float64) @ P.T, 0.7, 0.3, 1.2)
+    _close(out.copy_to_host(), want, dt, f"{kind} device mirror_step")
+    _close(pw.copy_to_host(), np.exp(want), dt, f"{kind} device pi_out")
+    with pytest.raises(ValueError, match="actions|shape"):
+        apply_fn(*data, pi[:, :-1])
+    with pytest.raises(TypeError, match="same side"):
+        apply_fn(*d, pi)
+    with pytest.raises(TypeError, match="dtype"):
+        step_fn(*d, cuda.to_device(pi.astype(np.float32)), cuda.to_device(lp),
+                cuda.to_device(lr), 0.7, 0.3, 1.2)
+    with pytest.raises(ValueError, match="distribution"):
+        step_fn(*data, pi, np.full((B, K), -np.inf), None, 1.0, 0.0, 1.0)
+
+
+def test_packed_k1_and_module_embedding_step():
+    op = nashmp.PackedDense(np.zeros(0), 1)
+    np.testing.assert_array_equal(op.apply(np.ones((2, 1)), backend="cuda"), 0.5)
+    np.testing.assert_array_equal(ck.packed_apply(None, np.ones((2, 1))), 0.5)
+    rng = np.random.default_rng(31)
+    emb = _operator("embedding", F64, 9, rng)
+    P = emb.todense()
+    pi = ref.softmax(rng.standard_normal(9))
+    lp = _logp(rng, (9,), F64)
+    _close(ck.embedding_mirror_step(emb.E, emb.R, pi, lp, None, 0.5, 0.0, 2.0),
+           ref.mirror_step(lp, None, pi @ P.T, 0.5, 0.0, 2.0), F64, "embedding_mirror_step")
+
+
+# ---- operator solver: solve(op, backend="cuda") == solve(op, backend="c") --------------------
+
+OP_METHODS = METHODS + ["prox_point"]
+
+
+@pytest.mark.parametrize("method", OP_METHODS)
+def test_operator_solve_matches_cpu(method):
+    """Every method (each on another operator kind, all kinds covered): same iterates, iteration
+    and query counts and exploitability as the CPU operator solve, two games."""
+    i = OP_METHODS.index(method)
+    kind = OPS[i % len(OPS)]
+    rng = np.random.default_rng(40 + i)
+    K = 5
+    op = _operator(kind, F64, K, rng)
+    init = ref.softmax(rng.standard_normal((2, K)))
+    if method == "prox_point":
+        kw = dict(beta=np.array([0.3, 0.6]), tol=1e-3, inner_tol=1e-3, max_iter=2,
+                  check_every=2)
+    else:
+        kw = dict(beta=0.0 if method == "sppo" else np.array([0.3, 0.6]), tol=-1.0, max_iter=4,
+                  check_every=2)
+    rc = _solve(CPU, op, method, init=init, **kw)
+    rg = _solve("cuda", op, method, init=init, **kw)
+    assert rg.backend == "cuda"
+    np.testing.assert_allclose(rg.log_policy, rc.log_policy, rtol=0, atol=1e-11)
+    np.testing.assert_array_equal(rg.nit, rc.nit)
+    np.testing.assert_array_equal(rg.n_queries, rc.n_queries)
+    np.testing.assert_allclose(rg.exploitability, rc.exploitability, rtol=0, atol=1e-11)
+    assert (rg.nit > 0).all()
+
+
+def test_operator_solve_float32_and_dense_reference():
+    """float32 operator data on the device; and the cuda operator solve against the dense solver
+    on the operator's own matrix (an independent path: one kernel launch per solve)."""
+    rng = np.random.default_rng(50)
+    op = _operator("packed", F32, 6, rng)
+    kw = dict(beta=0.4, tol=-1.0, max_iter=4, check_every=2)
+    rc = _solve(CPU, op, "nash_mp", **kw)
+    rg = _solve("cuda", op, "nash_mp", **kw)
+    assert rg.log_policy.dtype == np.float32
+    np.testing.assert_allclose(rg.log_policy, rc.log_policy, rtol=0, atol=2e-6)
+    rd = _solve(CPU, op.todense().astype(np.float64), "nash_mp", **kw)
+    np.testing.assert_allclose(rg.log_policy, rd.log_policy, rtol=0, atol=2e-6)

@@ -91,6 +91,81 @@ NASHMP_API int nashmp_cuda_embedding_apply_f32(const float *E, const float *R, c
                                                int64_t batch, int64_t K, int64_t d, float *out,
                                                void *stream);
 
+/* Matrix-free operators of nashmp.h (low-rank skew, Bradley-Terry, packed half matrix) with the
+ * arguments, layouts and statuses of their CPU versions (nashmp_lowrank_apply_* etc.), plus
+ * `stream`. Every array is a device pointer; out must not overlap pi (other blocks still read
+ * it). The operator data and the sums are read and accumulated in double. Bradley-Terry and
+ * packed are tiled (no k x k buffer); low rank allocates O(batch * 256 * (2r + 1)) doubles of
+ * scratch on `stream` (cudaMallocAsync), at most about 32 MiB at a time.
+ * Fused prox steps (*_mirror_step_*): g(pi_g) is written into out (double rows), then
+ * out = N(a*log_pi + b*log_ref + c*g) in place and pi_out = exp(out) (pi_out may be NULL), with
+ * the coefficient rules of nashmp_mirror_step; out and pi_out must not overlap pi_g, log_pi or
+ * log_ref. A row of z with NaN / +inf, or all -inf, is written as NaN in out and pi_out. */
+NASHMP_API int nashmp_cuda_lowrank_apply_f64(const double *U, const double *V, int64_t ldf,
+                                             int64_t r, const double *pi, int64_t ldpi,
+                                             int64_t batch, int64_t k, double *out, int64_t ldo,
+                                             void *stream);
+NASHMP_API int nashmp_cuda_lowrank_apply_f32(const float *U, const float *V, int64_t ldf,
+                                             int64_t r, const float *pi, int64_t ldpi,
+                                             int64_t batch, int64_t k, float *out, int64_t ldo,
+                                             void *stream);
+NASHMP_API int nashmp_cuda_lowrank_mirror_step_f64(const double *U, const double *V, int64_t ldf,
+                                                   int64_t r, const double *pi_g, int64_t ldpg,
+                                                   const double *log_pi, int64_t ldpi,
+                                                   const double *log_ref, int64_t ldref,
+                                                   int64_t batch, int64_t k, double a, double b,
+                                                   double c, double *out, int64_t ldo,
+                                                   double *pi_out, int64_t ldpo, void *stream);
+NASHMP_API int nashmp_cuda_lowrank_mirror_step_f32(const float *U, const float *V, int64_t ldf,
+                                                   int64_t r, const double *pi_g, int64_t ldpg,
+                                                   const double *log_pi, int64_t ldpi,
+                                                   const double *log_ref, int64_t ldref,
+                                                   int64_t batch, int64_t k, double a, double b,
+                                                   double c, double *out, int64_t ldo,
+                                                   double *pi_out, int64_t ldpo, void *stream);
+NASHMP_API int nashmp_cuda_bradley_terry_apply_f64(const double *scores, const double *pi,
+                                                   int64_t ldpi, int64_t batch, int64_t k,
+                                                   double *out, int64_t ldo, void *stream);
+NASHMP_API int nashmp_cuda_bradley_terry_apply_f32(const float *scores, const float *pi,
+                                                   int64_t ldpi, int64_t batch, int64_t k,
+                                                   float *out, int64_t ldo, void *stream);
+NASHMP_API int nashmp_cuda_bradley_terry_mirror_step_f64(const double *scores,
+                                                         const double *pi_g, int64_t ldpg,
+                                                         const double *log_pi, int64_t ldpi,
+                                                         const double *log_ref, int64_t ldref,
+                                                         int64_t batch, int64_t k, double a,
+                                                         double b, double c, double *out,
+                                                         int64_t ldo, double *pi_out,
+                                                         int64_t ldpo, void *stream);
+NASHMP_API int nashmp_cuda_bradley_terry_mirror_step_f32(const float *scores, const double *pi_g,
+                                                         int64_t ldpg, const double *log_pi,
+                                                         int64_t ldpi, const double *log_ref,
+                                                         int64_t ldref, int64_t batch, int64_t k,
+                                                         double a, double b, double c,
+                                                         double *out, int64_t ldo,
+                                                         double *pi_out, int64_t ldpo,
+                                                         void *stream);
+NASHMP_API int nashmp_cuda_packed_apply_f64(const double *Pu, const double *pi, int64_t ldpi,
+                                            int64_t batch, int64_t k, double *out, int64_t ldo,
+                                            void *stream);
+NASHMP_API int nashmp_cuda_packed_apply_f32(const float *Pu, const float *pi, int64_t ldpi,
+                                            int64_t batch, int64_t k, float *out, int64_t ldo,
+                                            void *stream);
+NASHMP_API int nashmp_cuda_packed_mirror_step_f64(const double *Pu, const double *pi_g,
+                                                  int64_t ldpg, const double *log_pi,
+                                                  int64_t ldpi, const double *log_ref,
+                                                  int64_t ldref, int64_t batch, int64_t k,
+                                                  double a, double b, double c, double *out,
+                                                  int64_t ldo, double *pi_out, int64_t ldpo,
+                                                  void *stream);
+NASHMP_API int nashmp_cuda_packed_mirror_step_f32(const float *Pu, const double *pi_g,
+                                                  int64_t ldpg, const double *log_pi,
+                                                  int64_t ldpi, const double *log_ref,
+                                                  int64_t ldref, int64_t batch, int64_t k,
+                                                  double a, double b, double c, double *out,
+                                                  int64_t ldo, double *pi_out, int64_t ldpo,
+                                                  void *stream);
+
 /* ---- fused mirror-prox step ----------------------------------------------------------------- */
 
 /* out = N(a log_pi + b log_ref + c g), as nashmp_mirror_step_*; a row that is not a
