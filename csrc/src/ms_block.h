@@ -148,15 +148,22 @@ NASHMP_MSB_HD double nashmp_logaddexp(double x, double y)
     return mx > -NASHMP_MSB_INF ? mx + log1p(exp(mn - mx)) : mx;
 }
 
-/* Position of P[i, j] (0 <= i < j < k) in the packed strict upper triangle, stored row by row
- * (k(k-1)/2 values, the layout of nashmp_packed_apply_*). */
+/* Start of row i (its P[i, i + 1]) in the packed strict upper triangle, stored row by row
+ * (k(k-1)/2 values, the layout of nashmp_packed_apply_* and nashmp_solve_packed_*). */
+NASHMP_MSB_HD int64_t nashmp_packed_row(int64_t i, int64_t k)
+{
+    return i * k - i * (i + 1) / 2;
+}
+
+/* Position of P[i, j] (0 <= i < j < k) in that triangle. */
 NASHMP_MSB_HD int64_t nashmp_packed_index(int64_t i, int64_t j, int64_t k)
 {
-    return i * k - i * (i + 1) / 2 + (j - i - 1);
+    return nashmp_packed_row(i, k) + (j - i - 1);
 }
 
 /* Coefficients (a, b, c) and Nash-MD's mixing weight s of an update at iteration t
- * (enum nashmp_method ids; same formulas as solvers.c and nashmp/_methods.py). */
+ * (enum nashmp_method ids; used by solvers.c and the CUDA solver; same formulas as
+ * nashmp/_methods.py). */
 NASHMP_MSB_HD void nashmp_method_coefficients(int method, double beta, double eta, int64_t t,
                                               double *a, double *b, double *c, double *s)
 {

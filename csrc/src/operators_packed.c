@@ -12,14 +12,10 @@
 #include "common.h"
 #include "exp_block.h"
 #include "lse_block.h"
+#include "ms_block.h"
 #include "operators_fused.h"
 
 #define PK_LANES 8
-
-static int64_t pk_off(int64_t i, int64_t k)
-{
-    return i * k - i * (i + 1) / 2;
-}
 
 /* First row whose offset is >= target (rows 0..k). */
 static int64_t pk_row_at(int64_t target, int64_t k)
@@ -27,7 +23,7 @@ static int64_t pk_row_at(int64_t target, int64_t k)
     int64_t lo = 0, hi = k;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (pk_off(mid, k) < target)
+        if (nashmp_packed_row(mid, k) < target)
             lo = mid + 1;
         else
             hi = mid;

@@ -7,7 +7,7 @@ NASHMP_HOT static void SFX(pk_rows)(const T *Pu, const double *pid, int64_t k, i
     int64_t i, jj;
     int l;
     for (i = i0; i < i1; i++) {
-        const T *row = Pu + pk_off(i, k);
+        const T *row = Pu + nashmp_packed_row(i, k);
         const double *pj = pid + i + 1;
         double *gc = gcol + i + 1;
         const int64_t n = k - 1 - i;
@@ -50,7 +50,7 @@ static void SFX(pk_game)(const T *Pu, const double *pid, int64_t k, double *g, d
             int tid = 0, ntt = 1;
 #endif
             double *gc = gcol + (int64_t)tid * k;
-            int64_t tot = pk_off(k, k), ii;
+            int64_t tot = nashmp_packed_row(k, k), ii;
             int64_t r0 = pk_row_at((int64_t)((double)tot * tid / ntt), k);
             int64_t r1 = tid == ntt - 1 ? k : pk_row_at((int64_t)((double)tot * (tid + 1) / ntt), k);
             for (ii = 0; ii < k; ii++)

@@ -36,6 +36,7 @@
 #include "common.h"
 #include "exp_block.h"
 #include "lse_block.h"
+#include "ms_block.h"
 
 /* Games per unit when P is shared (lockstep group). */
 #define SV_GROUP 4
@@ -394,7 +395,7 @@ SV_DEFINE_MV(f32, float)
             sv_vec a[4], vs, xv, yv, pv, cv, vr;                                                \
             SV_UNROLL for (r = 0; r < 4; r++)                                                   \
             {                                                                                   \
-                q[r] = Pu + ((i + r) * k - (i + r) * (i + r + 1) / 2);                          \
+                q[r] = Pu + nashmp_packed_row(i + r, k);                                        \
                 xr[r] = x[i + r];                                                               \
                 SV_ZERO(a[r]);                                                                  \
             }                                                                                   \
@@ -446,7 +447,7 @@ SV_DEFINE_MV(f32, float)
             }                                                                                   \
         }                                                                                       \
         for (; i < k; i++) { /* the last rows, fewer than 4 entries each */                     \
-            const TP *q0 = Pu + (i * k - i * (i + 1) / 2);                                      \
+            const TP *q0 = Pu + nashmp_packed_row(i, k);                                        \
             double t0 = 0.0;                                                                    \
             for (j = i + 1; j < k; j++) {                                                       \
                 double p = (double)q0[j - i - 1];                                               \
@@ -609,38 +610,6 @@ static int sv_two_step(int method)
     return method == NASHMP_METHOD_NASH_MP || method == NASHMP_METHOD_EXTRAGRADIENT;
 }
 
-/* Coefficients (a, b, c) of the update at iteration t (same formulas as nashmp/_methods.py). */
-static void sv_coefficients(int method, double beta, double eta, int64_t t, double *a, double *b,
-                            double *c)
-{
-    switch (method) {
-    case NASHMP_METHOD_NASH_MP:
-    case NASHMP_METHOD_MMD:
-        *a = 1.0 / (1.0 + eta * beta);
-        *b = 1.0 - *a;
-        *c = eta * *a;
-        break;
-    case NASHMP_METHOD_NASH_MD: {
-        double e = 2.0 / (beta * ((double)t + 2.0));
-        double s = e * beta;
-        *a = 1.0 - s;
-        *b = s;
-        *c = e;
-        break;
-    }
-    case NASHMP_METHOD_SPPO:
-        *a = 1.0;
-        *b = 0.0;
-        *c = eta;
-        break;
-    default: /* omd, omwu, extragradient */
-        *a = 1.0 - eta * beta;
-        *b = eta * beta;
-        *c = eta;
-        break;
-    }
-}
-
 /*
  * Runs game gm until it needs a product: returns 1 with gm->x set (the driver writes P gm->x to
  * gm->g and calls again), or 0 when the game is finished (stopped, out of iterations, or bad).
@@ -650,6 +619,7 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
     const int64_t k = cf->k;
     const int method = cf->method;
     int64_t i = gm->i, j;
+    double s; /* Nash-MD mixing weight (the same as b) */
     for (;;) {
         if (gm->bad) {
             gm->phase = PH_DONE;
@@ -677,7 +647,8 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
                 gm->phase = PH_DONE;
                 return 0;
             }
-            sv_coefficients(method, gm->beta, gm->eta, cf->iter[i], &gm->a, &gm->b, &gm->c);
+            nashmp_method_coefficients(method, gm->beta, gm->eta, cf->iter[i], &gm->a, &gm->b,
+                                       &gm->c, &s);
             if (method == NASHMP_METHOD_NASH_MD) {
                 /* query the geometric mixture mu = N((1-s) l + s l_ref), s = b */
                 gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, 0.0, NULL, k, gm->h, gm->pi);
