@@ -120,7 +120,7 @@ def _finish(res, work, shape, out):
     return res[()] if shape == () and out is None else res
 
 
-_FB_TYPES = {}
+_FB_TYPES = {}          # dtype char -> cffi array type ("d": double[], "f": float[])
 
 
 def _fast_c(backend, x, *others):
@@ -128,17 +128,19 @@ def _fast_c(backend, x, *others):
     C backend and every array a non-empty C-contiguous float32/float64 ndarray of the same shape
     and dtype (the common case, told apart in a few attribute reads); else None. Such a call
     never goes to CUDA, so callers test this before ``_on_cuda``."""
-    if (type(x) is not np.ndarray or x.dtype.char not in "df" or not x.ndim or not x.size
-            or not x.flags.c_contiguous or _backend.resolve(backend) != "c"):
+    if type(x) is not np.ndarray or not x.flags.c_contiguous or not x.size or not x.ndim:
+        return None
+    if not _FB_TYPES:
+        ffi = _backend.c_lib()[0]
+        _FB_TYPES.update(d=ffi.typeof("double[]"), f=ffi.typeof("float[]"))
+    dt = x.dtype
+    t = _FB_TYPES.get(dt.char)
+    if t is None or (backend != "c" and _backend.resolve(backend) != "c"):
         return None
     for o in others:
-        if (type(o) is not np.ndarray or o.shape != x.shape or o.dtype is not x.dtype
+        if (type(o) is not np.ndarray or o.dtype is not dt or o.shape != x.shape
                 or not o.flags.c_contiguous):
             return None
-    t = _FB_TYPES.get(x.dtype.char)
-    if t is None:
-        t = _FB_TYPES[x.dtype.char] = _backend.c_lib()[0].typeof(
-            "double[]" if x.dtype.char == "d" else "float[]")
     return t
 
 
