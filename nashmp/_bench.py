@@ -351,9 +351,9 @@ def measure_floors(*, quick=False, rounds=7, min_time=0.03, log=print):
                "thread from a thread pool",
         "gemm": "numpy matmul 600x600 (BLAS, threadpoolctl-limited)"},
         "threads_all": ncpu, "statistic": "fastest of the rounds (range: [slowest, median])"}
-    n_dram = 32 * MiB // 8                             # 256 MiB
-    n_tri = (8 if quick else 16) * MiB // 8            # 64 or 128 MiB per array, 3 arrays
-    n_l3 = 4 * MiB // 8
+    n_dram = 256 * MiB // 8                            # 256 MiB: 8x the L3
+    n_tri = (64 if quick else 128) * MiB // 8          # 64 or 128 MiB per array, 3 arrays
+    n_l3 = 4 * MiB // 8                                # 4 MiB
     big = np.ones(n_dram)
     small = np.ones(n_l3)
     ta, tb, tc = np.empty(n_tri), np.ones(n_tri), np.ones(n_tri)
