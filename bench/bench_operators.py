@@ -377,7 +377,7 @@ def memory_row(K, d, log):
 
 def child(args):
     from nashmp._bench import (_set_threads, busy_percent, env_ok, machine_info,
-                               measure_floors, thread_info, _versions)
+                               measure_floors, pin_cpus, thread_info, _versions)
     log = print
     threads = args.threads_child
     limiter = _set_threads(threads)
@@ -395,6 +395,9 @@ def child(args):
     out["floors"] = floors
     log(f"  floors: DRAM read {floors.get('dram_read_GBs')} GB/s, triad "
         f"{floors.get('triad_GBs')} GB/s, exp f32 {floors.get('exp_float32_Gelems')} Gelem/s")
+    out["cpu_affinity"] = pin_cpus(threads)      # competitors' helper threads share them
+    if out["cpu_affinity"] is not None:
+        log(f"  competitors pinned to CPU(s) {out['cpu_affinity']}")
     K = 5000 if args.quick else 20000
     rows = args.rows.split(",")
     if "embedding" in rows:
