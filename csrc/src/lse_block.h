@@ -199,7 +199,9 @@ NASHMP_INLINE float nashmp_chunk_max_f32(const float *NASHMP_RESTRICT x, int64_t
  * Written with vector extensions so that both target_clones get straight-line SIMD code
  * (FMA contraction comes from -std=gnu11's default -ffp-contract=fast).
  */
-NASHMP_INLINE nashmp_v4d nashmp_vexp_red_f64(nashmp_v4d x)
+/* The unmasked core: right for x >= NASHMP_EXPRED_MIN_* (and x <= the overflow bound), garbage
+ * below (the exponent field wraps) and NaN for x = -inf; callers mask. */
+NASHMP_INLINE nashmp_v4d nashmp_vexp_red_raw_f64(nashmp_v4d x)
 {
     const nashmp_v4d t = x * NASHMP_EXPRED_INVL_F64 + 0x1.8p52;
     const nashmp_v4d n = t - 0x1.8p52;
@@ -213,8 +215,12 @@ NASHMP_INLINE nashmp_v4d nashmp_vexp_red_f64(nashmp_v4d x)
     r2 = r * r;
     p = NASHMP_EXPRED_P_F64(r, r2);
     s = (nashmp_v4d)(tb + (ti << 44));
-    p = s * p + s;
-    return (nashmp_v4d)((nashmp_v4l)p & (x >= NASHMP_EXPRED_MIN_F64));
+    return s * p + s;
+}
+
+NASHMP_INLINE nashmp_v4d nashmp_vexp_red_f64(nashmp_v4d x)
+{
+    return (nashmp_v4d)((nashmp_v4l)nashmp_vexp_red_raw_f64(x) & (x >= NASHMP_EXPRED_MIN_F64));
 }
 
 /* The same with NaN kept: x = NaN gives NaN (mask ~(x < MIN) instead of (x >= MIN); the
@@ -223,21 +229,10 @@ NASHMP_INLINE nashmp_v4d nashmp_vexp_red_f64(nashmp_v4d x)
  * excluded it already (NaN-aware max first). */
 NASHMP_INLINE nashmp_v4d nashmp_vexp_red_keepnan_f64(nashmp_v4d x)
 {
-    const nashmp_v4d t = x * NASHMP_EXPRED_INVL_F64 + 0x1.8p52;
-    const nashmp_v4d n = t - 0x1.8p52;
-    const nashmp_v4u ti = (nashmp_v4u)t, j = ti & 255u;
-    nashmp_v4d r = x - n * NASHMP_EXPRED_L_HI_F64, r2, p, s;
-    const nashmp_v4u tb = {nashmp_expred_tab_f64[j[0]], nashmp_expred_tab_f64[j[1]],
-                           nashmp_expred_tab_f64[j[2]], nashmp_expred_tab_f64[j[3]]};
-    r = r - n * NASHMP_EXPRED_L_LO_F64;
-    r2 = r * r;
-    p = NASHMP_EXPRED_P_F64(r, r2);
-    s = (nashmp_v4d)(tb + (ti << 44));
-    p = s * p + s;
-    return (nashmp_v4d)((nashmp_v4l)p & ~(x < NASHMP_EXPRED_MIN_F64));
+    return (nashmp_v4d)((nashmp_v4l)nashmp_vexp_red_raw_f64(x) & ~(x < NASHMP_EXPRED_MIN_F64));
 }
 
-NASHMP_INLINE nashmp_v8f nashmp_vexp_red_f32(nashmp_v8f x)
+NASHMP_INLINE nashmp_v8f nashmp_vexp_red_raw_f32(nashmp_v8f x)
 {
     const nashmp_v8u tab = NASHMP_EXPRED_TAB_F32;
     const nashmp_v8f t = x * NASHMP_EXPRED_INVL_F32 + 0x1.8p23f;
@@ -247,21 +242,17 @@ NASHMP_INLINE nashmp_v8f nashmp_vexp_red_f32(nashmp_v8f x)
     p = NASHMP_EXPRED_P_F32(r);
     /* lane-wise tab[t & 7]: one vpermps in the x86-64-v3 clone */
     s = (nashmp_v8f)(__builtin_shuffle(tab, (nashmp_v8u)t) + ((nashmp_v8u)t << 20));
-    p = (s * r) * p + s;
-    return (nashmp_v8f)((nashmp_v8i)p & (x >= NASHMP_EXPRED_MIN_F32));
+    return (s * r) * p + s;
+}
+
+NASHMP_INLINE nashmp_v8f nashmp_vexp_red_f32(nashmp_v8f x)
+{
+    return (nashmp_v8f)((nashmp_v8i)nashmp_vexp_red_raw_f32(x) & (x >= NASHMP_EXPRED_MIN_F32));
 }
 
 NASHMP_INLINE nashmp_v8f nashmp_vexp_red_keepnan_f32(nashmp_v8f x)
 {
-    const nashmp_v8u tab = NASHMP_EXPRED_TAB_F32;
-    const nashmp_v8f t = x * NASHMP_EXPRED_INVL_F32 + 0x1.8p23f;
-    const nashmp_v8f n = t - 0x1.8p23f;
-    nashmp_v8f r = x - n * NASHMP_EXPRED_L_HI_F32, p, s;
-    r = r - n * NASHMP_EXPRED_L_LO_F32;
-    p = NASHMP_EXPRED_P_F32(r);
-    s = (nashmp_v8f)(__builtin_shuffle(tab, (nashmp_v8u)t) + ((nashmp_v8u)t << 20));
-    p = (s * r) * p + s;
-    return (nashmp_v8f)((nashmp_v8i)p & ~(x < NASHMP_EXPRED_MIN_F32));
+    return (nashmp_v8f)((nashmp_v8i)nashmp_vexp_red_raw_f32(x) & ~(x < NASHMP_EXPRED_MIN_F32));
 }
 
 /* Sum of the 8 floats of v, in double (two halves converted, then added). */
