@@ -973,20 +973,6 @@ static int sv_exploitability(const void *P, int64_t ldP, int f32, int packed, co
     return st;
 }
 
-int nashmp_exploitability_dense_f64(const double *P, int64_t ldP, const double *log_pi,
-                                    int64_t ldpi, const double *log_ref, int64_t ldref,
-                                    const double *beta, int64_t batch, int64_t k, double *out)
-{
-    return sv_exploitability(P, ldP, 0, 0, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
-}
-
-int nashmp_exploitability_dense_f32(const float *P, int64_t ldP, const double *log_pi,
-                                    int64_t ldpi, const double *log_ref, int64_t ldref,
-                                    const double *beta, int64_t batch, int64_t k, double *out)
-{
-    return sv_exploitability(P, ldP, 1, 0, log_pi, ldpi, log_ref, ldref, beta, batch, k, out);
-}
-
 static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const double *log_ref,
                     int64_t ldref,
                     const double *beta, const double *eta, int64_t batch, int64_t k, int method,
@@ -1070,50 +1056,29 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
     return st;
 }
 
-int nashmp_solve_dense_f64(const double *P, int64_t ldP, const double *log_ref, int64_t ldref,
-                           const double *beta, const double *eta, int64_t batch, int64_t k,
-                           int method, int64_t max_iter, int64_t check_every, double tol,
-                           double *log_pi, int64_t ldpi, double *state, int64_t ldst,
-                           int64_t *iter, int64_t *n_queries, double *exploitability,
-                           uint8_t *active)
-{
-    return sv_solve(P, ldP, 0, 0, log_ref, ldref, beta, eta, batch, k, method, max_iter,
-                    check_every, tol, log_pi, ldpi, state, ldst, iter, n_queries, exploitability,
-                    active);
-}
-
-int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double *log_ref, int64_t ldref,
-                           const double *beta, const double *eta, int64_t batch, int64_t k,
-                           int method, int64_t max_iter, int64_t check_every, double tol,
-                           double *log_pi, int64_t ldpi, double *state, int64_t ldst,
-                           int64_t *iter, int64_t *n_queries, double *exploitability,
-                           uint8_t *active)
-{
-    return sv_solve(P, ldP, 1, 0, log_ref, ldref, beta, eta, batch, k, method, max_iter,
-                    check_every, tol, log_pi, ldpi, state, ldst, iter, n_queries, exploitability,
-                    active);
-}
-
-/* Packed (strict upper triangle) storage of P: the same solver and exploitability. */
-#define SV_DEFINE_PACKED_API(SFX, TP, F32)                                                      \
-    int nashmp_solve_packed_##SFX(const TP *Pu, int64_t ldP, const double *log_ref,            \
-                                  int64_t ldref, const double *beta, const double *eta,         \
-                                  int64_t batch, int64_t k, int method, int64_t max_iter,       \
-                                  int64_t check_every, double tol, double *log_pi,              \
-                                  int64_t ldpi, double *state, int64_t ldst, int64_t *iter,     \
-                                  int64_t *n_queries, double *exploitability, uint8_t *active)  \
+/* The public entry points: dense or packed (strict upper triangle) P, in double or float. */
+#define SV_DEFINE_API(STORE, SFX, TP, F32, PACKED)                                              \
+    int nashmp_solve_##STORE##_##SFX(const TP *P, int64_t ldP, const double *log_ref,          \
+                                     int64_t ldref, const double *beta, const double *eta,      \
+                                     int64_t batch, int64_t k, int method, int64_t max_iter,    \
+                                     int64_t check_every, double tol, double *log_pi,           \
+                                     int64_t ldpi, double *state, int64_t ldst, int64_t *iter,  \
+                                     int64_t *n_queries, double *exploitability,                \
+                                     uint8_t *active)                                           \
     {                                                                                           \
-        return sv_solve(Pu, ldP, F32, 1, log_ref, ldref, beta, eta, batch, k, method,           \
+        return sv_solve(P, ldP, F32, PACKED, log_ref, ldref, beta, eta, batch, k, method,       \
                         max_iter, check_every, tol, log_pi, ldpi, state, ldst, iter,            \
                         n_queries, exploitability, active);                                     \
     }                                                                                           \
-    int nashmp_exploitability_packed_##SFX(const TP *Pu, int64_t ldP, const double *log_pi,    \
-                                           int64_t ldpi, const double *log_ref, int64_t ldref,  \
-                                           const double *beta, int64_t batch, int64_t k,        \
-                                           double *out)                                         \
+    int nashmp_exploitability_##STORE##_##SFX(const TP *P, int64_t ldP, const double *log_pi,  \
+                                              int64_t ldpi, const double *log_ref,              \
+                                              int64_t ldref, const double *beta, int64_t batch, \
+                                              int64_t k, double *out)                           \
     {                                                                                           \
-        return sv_exploitability(Pu, ldP, F32, 1, log_pi, ldpi, log_ref, ldref, beta, batch, k, \
-                                 out);                                                          \
+        return sv_exploitability(P, ldP, F32, PACKED, log_pi, ldpi, log_ref, ldref, beta,       \
+                                 batch, k, out);                                                \
     }
-SV_DEFINE_PACKED_API(f64, double, 0)
-SV_DEFINE_PACKED_API(f32, float, 1)
+SV_DEFINE_API(dense, f64, double, 0, 0)
+SV_DEFINE_API(dense, f32, float, 1, 0)
+SV_DEFINE_API(packed, f64, double, 0, 1)
+SV_DEFINE_API(packed, f32, float, 1, 1)
