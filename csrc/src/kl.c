@@ -17,6 +17,8 @@
 #define VI nashmp_v4l
 #define W 4
 #define VEXP nashmp_vexp_red_f64
+#define VEXP_RAW nashmp_vexp_red_raw_f64
+#define EXPMIN NASHMP_EXPRED_MIN_F64
 #define VSUM4(v) (v)
 #define EXPMAX 709.0
 #include "kl_impl.h"
@@ -29,6 +31,8 @@
 #undef VI
 #undef W
 #undef VEXP
+#undef VEXP_RAW
+#undef EXPMIN
 #undef VSUM4
 #undef EXPMAX
 
@@ -41,6 +45,8 @@
 #define VI nashmp_v8i
 #define W 8
 #define VEXP nashmp_vexp_red_f32
+#define VEXP_RAW nashmp_vexp_lse_raw_f32 /* one-step reduction, see lse_block.h */
+#define EXPMIN NASHMP_EXPRED_MIN_F32
 #define VSUM4 nashmp_v8f_sum2_f64
 #define EXPMAX 88.0f
 #include "kl_impl.h"
@@ -53,6 +59,8 @@
 #undef VI
 #undef W
 #undef VEXP
+#undef VEXP_RAW
+#undef EXPMIN
 #undef VSUM4
 #undef EXPMAX
 

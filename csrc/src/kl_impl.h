@@ -56,39 +56,55 @@ NASHMP_INLINE double SFX(kl_row)(const T *NASHMP_RESTRICT p, const T *NASHMP_RES
 }
 
 /*
- * Fast path of kl_row for rows without special values: per element one exp_red, one subtract,
- * one FMA, and two cheap checks. Terms with p_j = -inf are 0 through the masked difference
- * (p_j - q_j is replaced by 0; exp_red(-inf) is already 0), whatever q_j holds. Everything else
- * that needs care makes the row fall back to kl_row (returns nonzero, *res unspecified):
- *   - p_j > EXPMAX or +inf, q_j = NaN or +inf: flagged per lane;
- *   - p_j = NaN: the difference is NaN (the mask keeps NaN), the sum is NaN;
- *   - q_j = -inf with p_j > -inf: the term is +inf (or NaN when exp_red flushed p_j to 0), so
- *     the sum is not finite.
- * A finite sum with no flag is exactly what kl_row computes up to the summation order.
- * The terms are in T; float terms are summed in float over at most 32 elements (4 vectors),
- * then in double lanes.
+ * Fast path of kl_row for rows without special values: per element the unmasked exp_red core,
+ * one subtract, one product masked to 0 where p_j < EXPMIN (p_j = -inf included: the term is 0,
+ * or below the smallest normal of T), and two cheap checks; the row falls back to kl_row (returns
+ * nonzero, *res unspecified) when
+ *   - some p_j is NaN or > EXPMAX (exp_red would overflow): flagged per lane;
+ *   - the running sum of the q_j is not finite: q_j NaN or +-inf somewhere (q_j = -inf is legal
+ *     but needs kl_row's care: +inf when p_j > 0; an overflow of large q_j is a false alarm);
+ *   - the sum is not finite.
+ * A finite sum with no alarm is what kl_row computes up to the summation order and the flush of
+ * terms with p_j < EXPMIN. The terms are in T; float terms are summed in float over at most 32
+ * elements (4 vectors), then in double lanes.
  */
 NASHMP_INLINE int SFX(kl_row_fast)(const T *NASHMP_RESTRICT p, const T *NASHMP_RESTRICT q,
                                    int64_t k, double *res)
 {
     nashmp_v4d acc = {0.0, 0.0, 0.0, 0.0};
-    VF acc0, acc1, a0, b0, a1, b1, ninf, zero;
+    VF acc0, acc1, a0, b0, a1, b1, qs, zero;
     VI flag;
     int64_t j = 0;
     int l;
     for (l = 0; l < W; l++) {
-        acc0[l] = acc1[l] = zero[l] = (T)0;
-        ninf[l] = -TINF;
+        acc0[l] = acc1[l] = zero[l] = qs[l] = (T)0;
         flag[l] = 0;
     }
+#define KL_TERM(A, B) ((VF)((VI)(VEXP_RAW(A) * ((A) - (B))) & ((A) >= EXPMIN)))
+    if (W == 8) /* float: 32 elements per step, folded into double at once (same order) */
+        for (; j + 4 * W <= k; j += 4 * W) {
+            VF a2, b2, a3, b3;
+            memcpy(&a0, p + j, sizeof a0);
+            memcpy(&b0, q + j, sizeof b0);
+            memcpy(&a1, p + j + W, sizeof a1);
+            memcpy(&b1, q + j + W, sizeof b1);
+            memcpy(&a2, p + j + 2 * W, sizeof a2);
+            memcpy(&b2, q + j + 2 * W, sizeof b2);
+            memcpy(&a3, p + j + 3 * W, sizeof a3);
+            memcpy(&b3, q + j + 3 * W, sizeof b3);
+            flag |= (~(a0 <= EXPMAX) | ~(a1 <= EXPMAX)) | (~(a2 <= EXPMAX) | ~(a3 <= EXPMAX));
+            qs += (b0 + b1) + (b2 + b3);
+            acc += VSUM4((KL_TERM(a0, b0) + KL_TERM(a2, b2)) + (KL_TERM(a1, b1) + KL_TERM(a3, b3)));
+        }
     for (; j + 2 * W <= k; j += 2 * W) {
         memcpy(&a0, p + j, sizeof a0);
         memcpy(&b0, q + j, sizeof b0);
         memcpy(&a1, p + j + W, sizeof a1);
         memcpy(&b1, q + j + W, sizeof b1);
-        flag |= (a0 > EXPMAX) | ~(b0 < TINF) | (a1 > EXPMAX) | ~(b1 < TINF);
-        acc0 += VEXP(a0) * (VF)((VI)(a0 - b0) & (a0 != ninf));
-        acc1 += VEXP(a1) * (VF)((VI)(a1 - b1) & (a1 != ninf));
+        flag |= ~(a0 <= EXPMAX) | ~(a1 <= EXPMAX); /* NaN, +inf, or exp overflow */
+        qs += b0 + b1;
+        acc0 += KL_TERM(a0, b0);
+        acc1 += KL_TERM(a1, b1);
         if (W == 8 && (j & (4 * W - 1)) == 2 * W) { /* float: every 32 elements, fold the */
             acc += VSUM4(acc0 + acc1);               /* float partial sums into double */
             acc0 = zero;
@@ -106,7 +122,7 @@ NASHMP_INLINE int SFX(kl_row_fast)(const T *NASHMP_RESTRICT p, const T *NASHMP_R
             keep = lane >= (int)(W - (k - j));
             memcpy(&a0, p + k - W, sizeof a0);
             memcpy(&b0, q + k - W, sizeof b0);
-            a0 = NASHMP_VSEL(VI, VF, keep, a0, ninf);
+            a0 = NASHMP_VSEL(VI, VF, keep, a0, zero - TINF); /* off lanes: p = -inf */
             b0 = (VF)((VI)b0 & keep);
         } else {
             T pa[W], pb[W];
@@ -117,12 +133,14 @@ NASHMP_INLINE int SFX(kl_row_fast)(const T *NASHMP_RESTRICT p, const T *NASHMP_R
             memcpy(&a0, pa, sizeof a0);
             memcpy(&b0, pb, sizeof b0);
         }
-        flag |= (a0 > EXPMAX) | ~(b0 < TINF);
-        acc0 += VEXP(a0) * (VF)((VI)(a0 - b0) & (a0 != ninf));
+        flag |= ~(a0 <= EXPMAX);
+        qs += b0;
+        acc0 += KL_TERM(a0, b0);
     }
+#undef KL_TERM
     acc += VSUM4(acc0 + acc1);
     for (l = 0; l < W; l++)
-        if (flag[l])
+        if (flag[l] || !(qs[l] - qs[l] == (T)0))
             return 1;
     *res = (acc[0] + acc[2]) + (acc[1] + acc[3]);
     return !(*res - *res == 0.0);

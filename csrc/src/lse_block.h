@@ -628,14 +628,15 @@ NASHMP_INLINE double nashmp_chunk_expsum_f32(const float *x, int64_t n, float m,
 
 #ifdef NASHMP_VEXT
 /*
- * Sum-only exp for the float log-sum-exp blocks (nashmp_tile_lse_f32): exp_red with the
- * reduction in one step, r = x - n * L, L = ln2/8 rounded to float (one FMA instead of two).
- * L's error (<= 3.8e-9 absolute) adds <= |x| * 4.4e-8 to the relative error of exp(x): less
- * than the rounding of x = value - max itself in float (<= |x| * 6e-8), which the float
- * log-sum-exp already carries; the documented ulp bounds of exp_red do not apply to this one.
- * NaN is kept (as nashmp_vexp_red_keepnan_f32).
+ * Sum-only exp for the float log-sum-exp blocks (nashmp_tile_lse_f32) and the float KL terms:
+ * exp_red with the reduction in one step, r = x - n * L, L = ln2/8 rounded to float (one FMA
+ * instead of two). L's error (<= 3.8e-9 absolute) adds <= |x| * 4.4e-8 to the relative error
+ * of exp(x): less than the rounding of x itself in float (<= |x| * 6e-8: x = value - max in the
+ * log-sum-exp, x = log p in the KL), which the result already carries; the documented ulp
+ * bounds of exp_red do not apply to this one. The masked version keeps NaN (as
+ * nashmp_vexp_red_keepnan_f32).
  */
-NASHMP_INLINE nashmp_v8f nashmp_vexp_lse_f32(nashmp_v8f x)
+NASHMP_INLINE nashmp_v8f nashmp_vexp_lse_raw_f32(nashmp_v8f x)
 {
     const nashmp_v8u tab = NASHMP_EXPRED_TAB_F32;
     const nashmp_v8f t = x * NASHMP_EXPRED_INVL_F32 + 0x1.8p23f;
@@ -643,7 +644,12 @@ NASHMP_INLINE nashmp_v8f nashmp_vexp_lse_f32(nashmp_v8f x)
     const nashmp_v8f r = x - n * 0x1.62e430p-4f;
     const nashmp_v8f p = NASHMP_EXPRED_P_F32(r);
     const nashmp_v8f s = (nashmp_v8f)(__builtin_shuffle(tab, (nashmp_v8u)t) + ((nashmp_v8u)t << 20));
-    return (nashmp_v8f)((nashmp_v8i)((s * r) * p + s) & ~(x < NASHMP_EXPRED_MIN_F32));
+    return (s * r) * p + s;
+}
+
+NASHMP_INLINE nashmp_v8f nashmp_vexp_lse_f32(nashmp_v8f x)
+{
+    return (nashmp_v8f)((nashmp_v8i)nashmp_vexp_lse_raw_f32(x) & ~(x < NASHMP_EXPRED_MIN_F32));
 }
 
 /* sum_j exp(x_j - m) for nashmp_tile_lse_f32: 64 elements per step, their exps (each <= 1)

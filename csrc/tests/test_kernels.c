@@ -674,6 +674,9 @@ DEFINE_SMALL_TEST(float, f32, 1e-6)
         q[3] = (T)INFINITY;                                                                    \
         CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_ERR_NONFINITE);                 \
         q[3] = (T)-1.0;                                                                        \
+        p[7] = (T)NAN; /* p = NaN: NONFINITE */                                                \
+        CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_ERR_NONFINITE);                 \
+        p[7] = (T)-2.0;                                                                        \
         p[5] = (T)100.0; /* exp overflows in float only; double: finite */                    \
         p[6] = (T)800.0;                                                                       \
         CHECK_ST(nashmp_kl_##SFX(p, K, q, K, 1, K, &r), NASHMP_OK);                            \
