@@ -12,8 +12,9 @@ float64 reference before it is timed; first calls (JIT, tracing) are reported ap
 
 Rows:
   1. embedding apply, K = 20 000, d = 16, float32 and float64: nashmp C (and Numba with
-     --with-numba) vs the same tiled computation written with NumPy, PyTorch CPU and jax.jit
-     (skipped, and said so, when not installed). Targets: >= 1.5x the best library, >= 5x NumPy.
+     --with-numba) vs the same tiled computation written with NumPy, PyTorch CPU and jax.jit,
+     and the KeOps formula of pykeops on CPU (each skipped, and said so, when not installed).
+     Targets: >= 1.5x the best library, >= 5x NumPy.
   2. low-rank fused prox step, K = 1e6, r = 16: achieved read GB/s vs the DRAM read bandwidth
      measured in the same run (nashmp._bench.measure_floors). Target: >= 80 % of the floor.
   3. solves at scale (once, in the last child): Nash-MP on a low-rank game with K = 1e7 and on
@@ -118,6 +119,21 @@ def jax_tiled(E, R, pi):
     return run
 
 
+def keops_lazy(E, R, pi):
+    """pykeops (CPU): the same reduction as a KeOps formula, g_i = sum_j sigma(u_i . e_j) pi_j
+    with u = E R, compiled by KeOps on first use (reported as the first call)."""
+    from pykeops.numpy import LazyTensor
+    U = E @ R
+    Ui = LazyTensor(U[:, None, :])
+    Ej = LazyTensor(E[None, :, :])
+    pj = LazyTensor(pi[None, :, None])
+    expr = ((-(Ui | Ej)).exp() + 1.0).power(-1) * pj
+
+    def run():
+        return expr.sum(axis=1).ravel()
+    return run
+
+
 def reference_g(E, R, pi):
     """float64 reference (NumPy tiles, float64 data)."""
     import numpy as np
@@ -151,6 +167,7 @@ def embedding_rows(K, d, threads, rounds, min_time, with_numba, log):
         makers["numpy-tiled"] = lambda: numpy_tiled(E, R, pi)
         makers["torch-tiled"] = lambda: torch_tiled(E, R, pi)
         makers["jax-tiled"] = lambda: jax_tiled(E, R, pi)
+        makers["pykeops"] = lambda: keops_lazy(E, R, pi)
         fns, first, skipped, errors = {}, {}, {}, {}
         tol = 2e-5 if dt == np.float32 else 1e-10
         for name, mk in makers.items():
