@@ -655,30 +655,25 @@ NASHMP_INLINE nashmp_v8f nashmp_vexp_lse_f32(nashmp_v8f x)
 /* sum_j exp(x_j - m) for nashmp_tile_lse_f32: 64 elements per step, their exps (each <= 1)
  * added in float by a fixed tree (<= 6 roundings: relative error <= 6 * 2^-24 per step), then
  * in double lanes; the tail (< 64) through nashmp_chunk_expsum_f32. NaN in x gives NaN. */
+/* (e0 + e1) + (e2 + e3), e_v = the exps of x[8v .. 8v + 8) - m */
+NASHMP_INLINE nashmp_v8f nashmp_lse32_f32(const float *NASHMP_RESTRICT x, float m)
+{
+    nashmp_v8f v0, v1, v2, v3;
+    memcpy(&v0, x, sizeof v0);
+    memcpy(&v1, x + 8, sizeof v1);
+    memcpy(&v2, x + 16, sizeof v2);
+    memcpy(&v3, x + 24, sizeof v3);
+    return (nashmp_vexp_lse_f32(v0 - m) + nashmp_vexp_lse_f32(v1 - m)) +
+           (nashmp_vexp_lse_f32(v2 - m) + nashmp_vexp_lse_f32(v3 - m));
+}
+
 NASHMP_INLINE double nashmp_chunk_lsesum_f32(const float *NASHMP_RESTRICT x, int64_t n, float m)
 {
     nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0};
-    nashmp_v8f v0, v1, v2, v3, f;
     int64_t j = 0;
     for (; j + 64 <= n; j += 64) { /* two halves of 32: no register spills */
-        memcpy(&v0, x + j, sizeof v0);
-        memcpy(&v1, x + j + 8, sizeof v1);
-        memcpy(&v2, x + j + 16, sizeof v2);
-        memcpy(&v3, x + j + 24, sizeof v3);
-        v0 = nashmp_vexp_lse_f32(v0 - m);
-        v1 = nashmp_vexp_lse_f32(v1 - m);
-        v2 = nashmp_vexp_lse_f32(v2 - m);
-        v3 = nashmp_vexp_lse_f32(v3 - m);
-        f = (v0 + v1) + (v2 + v3);
-        memcpy(&v0, x + j + 32, sizeof v0);
-        memcpy(&v1, x + j + 40, sizeof v1);
-        memcpy(&v2, x + j + 48, sizeof v2);
-        memcpy(&v3, x + j + 56, sizeof v3);
-        v0 = nashmp_vexp_lse_f32(v0 - m);
-        v1 = nashmp_vexp_lse_f32(v1 - m);
-        v2 = nashmp_vexp_lse_f32(v2 - m);
-        v3 = nashmp_vexp_lse_f32(v3 - m);
-        s0 += nashmp_v8f_sum2_f64(f + ((v0 + v1) + (v2 + v3)));
+        const nashmp_v8f f = nashmp_lse32_f32(x + j, m);
+        s0 += nashmp_v8f_sum2_f64(f + nashmp_lse32_f32(x + j + 32, m));
     }
     return (j < n ? nashmp_chunk_expsum_f32(x + j, n - j, m, NULL) : 0.0) +
            ((s0[0] + s0[2]) + (s0[1] + s0[3]));
