@@ -301,8 +301,8 @@ typedef struct {
  */
 #define SV_DEFINE_MV(SFX, TP)                                                                   \
     SV_DEFINE_BLOCK(SFX, TP)                                                                    \
-    NASHMP_HOT static int sv_mv1_##SFX(const TP *P, int64_t k, const double *x, double *y,      \
-                                       int64_t r0, int64_t r1)                                  \
+    NASHMP_HOT_V3 static int sv_mv1_##SFX(const TP *P, int64_t k, const double *x, double *y,   \
+                                          int64_t r0, int64_t r1)                               \
     {                                                                                           \
         int bad = 0, l;                                                                         \
         int64_t r = r0;                                                                         \
@@ -327,8 +327,8 @@ typedef struct {
         return bad;                                                                             \
     }                                                                                           \
                                                                                                 \
-    NASHMP_HOT static int sv_mv4_##SFX(const TP *P, int64_t k, const double *const *xs,         \
-                                       double *const *ys, int64_t r0, int64_t r1)               \
+    NASHMP_HOT_V3 static int sv_mv4_##SFX(const TP *P, int64_t k, const double *const *xs,      \
+                                          double *const *ys, int64_t r0, int64_t r1)            \
     {                                                                                           \
         int bad = 0, l;                                                                         \
         int64_t r;                                                                              \
@@ -383,7 +383,7 @@ SV_DEFINE_MV(f32, float)
 #define SV_ST(dst, v) memcpy((dst), (v).e, sizeof((v).e))
 #endif
 #define SV_DEFINE_PK(SFX, TP)                                                                   \
-    NASHMP_HOT static int sv_pk_##SFX(const TP *Pu, int64_t k, const double *x, double *y)     \
+    NASHMP_HOT_V3 static int sv_pk_##SFX(const TP *Pu, int64_t k, const double *x, double *y)   \
     {                                                                                           \
         int64_t i, j;                                                                           \
         int bad = 0, r, l;                                                                      \

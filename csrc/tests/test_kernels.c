@@ -531,6 +531,7 @@ static double ulp_err32(float got, long double ref)
 
 #if defined(NASHMP_VEXT) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 EXP_RED_SCAN(exp_red_scan_v3, __attribute__((target("arch=x86-64-v3"))))
+EXP_RED_SCAN(exp_red_scan_v4, __attribute__((target("arch=x86-64-v4"))))
 #define HAVE_SCAN_V3 1
 #endif
 #ifdef NASHMP_VEXT
@@ -545,15 +546,18 @@ static void test_exp_red(void)
     double err[3];
     long mism;
     int pass;
-    for (pass = 0; pass < 2; pass++) {
-        const char *name = pass ? "x86-64-v3" : "baseline";
+    for (pass = 0; pass < 3; pass++) {
+        const char *name = pass == 2 ? "x86-64-v4" : pass ? "x86-64-v3" : "baseline";
         if (pass == 0) {
             exp_red_scan_base(200000, err, &mism);
         } else {
 #ifdef HAVE_SCAN_V3
-            if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
+            if (pass == 1 && __builtin_cpu_supports("x86-64-v3"))
+                exp_red_scan_v3(200000, err, &mism);
+            else if (pass == 2 && __builtin_cpu_supports("x86-64-v4"))
+                exp_red_scan_v4(200000, err, &mism);
+            else
                 continue;
-            exp_red_scan_v3(200000, err, &mism);
 #else
             continue;
 #endif
