@@ -99,6 +99,32 @@ NASHMP_HOT static int SFX(lse_rows)(const T *x, int64_t ldx, int64_t k, int64_t 
         for (; i + SMALL_G <= r1; i += SMALL_G)
             bad |= SMALL_LSE(x + i * ldx, ldx, k, out + i);
 #endif
+#ifdef LSESUM_MAX
+    /* rows of one block: the next row's max is taken inside this row's exp loop */
+    if (mode == SFX(MODE_LSE) && k >= 64 && k <= NASHMP_LSE_CHUNK && i < r1) {
+        T m = NASHMP_TILE_MAX(x + i * ldx, k), mn;
+        for (; i < r1; i++, m = mn) {
+            const T *xi = x + i * ldx;
+            double s;
+            mn = 0;
+            if (!(m > -NASHMP_INF_F64 && m < NASHMP_INF_F64)) { /* -inf, +inf or NaN: one by one */
+                nashmp_ms st = SFX(row_lse)(xi, k);
+                if (st.m != st.m)
+                    bad = 1;
+                else
+                    out[i] = (T)(st.m == -NASHMP_INF_F64 ? st.m : st.m + nashmp_log_pos_f64(st.s));
+                if (i + 1 < r1)
+                    mn = NASHMP_TILE_MAX(xi + ldx, k);
+                continue;
+            }
+            s = i + 1 < r1 ? LSESUM_MAX(xi, m, xi + ldx, k, &mn) : TILE_SUM(xi, k, m);
+            if (s != s)
+                bad = 1;
+            else
+                out[i] = (T)((double)m + nashmp_log_pos_f64(s));
+        }
+    }
+#endif
     for (; i < r1; i++) {
         const T *xi = x + i * ldx;
         nashmp_ms st;

@@ -273,22 +273,11 @@ NASHMP_INLINE nashmp_v4d nashmp_v8f_sum2_f64(nashmp_v8f v)
  * Lanes: two 4-double accumulators, main loop 8 elements, then 4, then a last vector padded
  * with -inf (exp -> 0); combined in a fixed order.
  */
-NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double m, double *out)
+/* The end of nashmp_chunk_expsum_f64 from element j on (n - j < 8), lanes s0, s1. */
+NASHMP_INLINE double nashmp_expsum_finish_f64(const double *x, int64_t j, int64_t n, double m,
+                                              double *out, nashmp_v4d s0, nashmp_v4d s1)
 {
-    nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0, v0, v1;
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8) {
-        memcpy(&v0, x + j, sizeof v0);
-        memcpy(&v1, x + j + 4, sizeof v1);
-        v0 = nashmp_vexp_red_keepnan_f64(v0 - m);
-        v1 = nashmp_vexp_red_keepnan_f64(v1 - m);
-        s0 += v0;
-        s1 += v1;
-        if (out) {
-            memcpy(out + j, &v0, sizeof v0);
-            memcpy(out + j + 4, &v1, sizeof v1);
-        }
-    }
+    nashmp_v4d v0;
     if (j + 4 <= n) {
         memcpy(&v0, x + j, sizeof v0);
         v0 = nashmp_vexp_red_keepnan_f64(v0 - m);
@@ -324,6 +313,25 @@ NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double 
     }
     s0 += s1;
     return (s0[0] + s0[2]) + (s0[1] + s0[3]);
+}
+
+NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double m, double *out)
+{
+    nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0, v0, v1;
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        memcpy(&v0, x + j, sizeof v0);
+        memcpy(&v1, x + j + 4, sizeof v1);
+        v0 = nashmp_vexp_red_keepnan_f64(v0 - m);
+        v1 = nashmp_vexp_red_keepnan_f64(v1 - m);
+        s0 += v0;
+        s1 += v1;
+        if (out) {
+            memcpy(out + j, &v0, sizeof v0);
+            memcpy(out + j + 4, &v1, sizeof v1);
+        }
+    }
+    return nashmp_expsum_finish_f64(x, j, n, m, out, s0, s1);
 }
 
 /*
@@ -675,6 +683,80 @@ NASHMP_INLINE double nashmp_chunk_lsesum_f32(const float *NASHMP_RESTRICT x, int
         const nashmp_v8f f = nashmp_lse32_f32(x + j, m);
         s0 += nashmp_v8f_sum2_f64(f + nashmp_lse32_f32(x + j + 32, m));
     }
+    return (j < n ? nashmp_chunk_expsum_f32(x + j, n - j, m, NULL) : 0.0) +
+           ((s0[0] + s0[2]) + (s0[1] + s0[3]));
+}
+/*
+ * nashmp_chunk_sumexp_f64(x, n, m) and, in the same loop, nashmp_chunk_max_fast_f64(y, n): as
+ * nashmp_chunk_lsesum_max_f32 below. Same sum bits and same max as the two functions.
+ */
+NASHMP_INLINE double nashmp_chunk_sumexp_max_f64(const double *NASHMP_RESTRICT x, double m,
+                                                 const double *NASHMP_RESTRICT y, int64_t n,
+                                                 double *ymax)
+{
+    nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0, m0, m1, v0, v1;
+    double ym = -NASHMP_INF_F64;
+    int64_t j = 0;
+    int l;
+    for (l = 0; l < 4; l++)
+        m0[l] = m1[l] = -NASHMP_INF_F64;
+    for (; j + 8 <= n; j += 8) {
+        memcpy(&v0, x + j, sizeof v0);
+        memcpy(&v1, x + j + 4, sizeof v1);
+        s0 += nashmp_vexp_red_keepnan_f64(v0 - m);
+        s1 += nashmp_vexp_red_keepnan_f64(v1 - m);
+        memcpy(&v0, y + j, sizeof v0);
+        memcpy(&v1, y + j + 4, sizeof v1);
+        m0 = NASHMP_VSEL(nashmp_v4l, nashmp_v4d, v0 > m0, v0, m0);
+        m1 = NASHMP_VSEL(nashmp_v4l, nashmp_v4d, v1 > m1, v1, m1);
+    }
+    m0 = NASHMP_VSEL(nashmp_v4l, nashmp_v4d, m1 > m0, m1, m0);
+    for (l = 0; l < 4; l++)
+        ym = m0[l] > ym ? m0[l] : ym;
+    if (j < n) {
+        const double t = nashmp_chunk_max_fast_f64(y + j, n - j);
+        ym = t > ym ? t : ym;
+    }
+    *ymax = ym;
+    return nashmp_expsum_finish_f64(x, j, n, m, NULL, s0, s1);
+}
+
+/*
+ * nashmp_chunk_lsesum_f32(x, n, m) and, in the same loop, nashmp_chunk_max_fast_f32(y, n) (the
+ * next row's max, written to *ymax): the compare-and-select chains of the max fill pipe slots
+ * that the exp leaves idle, and the next row's exp pass no longer waits for its own max pass.
+ * Same sum bits and same max as the two functions.
+ */
+NASHMP_INLINE double nashmp_chunk_lsesum_max_f32(const float *NASHMP_RESTRICT x, float m,
+                                                 const float *NASHMP_RESTRICT y, int64_t n,
+                                                 float *ymax)
+{
+    nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0};
+    nashmp_v8f m0, m1, v0, v1;
+    float ym = -NASHMP_INF_F32;
+    int64_t j = 0;
+    int l;
+    for (l = 0; l < 8; l++)
+        m0[l] = m1[l] = -NASHMP_INF_F32;
+    for (; j + 64 <= n; j += 64) {
+        const nashmp_v8f f = nashmp_lse32_f32(x + j, m);
+        int h;
+        for (h = 0; h < 64; h += 16) {
+            memcpy(&v0, y + j + h, sizeof v0);
+            memcpy(&v1, y + j + h + 8, sizeof v1);
+            m0 = NASHMP_VSEL(nashmp_v8i, nashmp_v8f, v0 > m0, v0, m0);
+            m1 = NASHMP_VSEL(nashmp_v8i, nashmp_v8f, v1 > m1, v1, m1);
+        }
+        s0 += nashmp_v8f_sum2_f64(f + nashmp_lse32_f32(x + j + 32, m));
+    }
+    m0 = NASHMP_VSEL(nashmp_v8i, nashmp_v8f, m1 > m0, m1, m0);
+    for (l = 0; l < 8; l++)
+        ym = m0[l] > ym ? m0[l] : ym;
+    if (j < n) {
+        const float t = nashmp_chunk_max_fast_f32(y + j, n - j);
+        ym = t > ym ? t : ym;
+    }
+    *ymax = ym;
     return (j < n ? nashmp_chunk_expsum_f32(x + j, n - j, m, NULL) : 0.0) +
            ((s0[0] + s0[2]) + (s0[1] + s0[3]));
 }

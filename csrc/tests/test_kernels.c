@@ -461,8 +461,9 @@ static void fill_logprobs(double *x, int64_t k, double p_ninf)
             }                                                                                  \
         }                                                                                      \
         { /* every tail length of the vector loops (4 / 8 / 32 lanes, overlapping last load) */ \
-            static const int64_t kt[] = {2, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 255, 257}; \
-            for (i = 0; i < 15; i++) {                                                         \
+            static const int64_t kt[] = {2, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 127,  \
+                                         255, 257, 1024, 1025};                          \
+            for (i = 0; i < 19; i++) {                                                         \
                 test_lse_##SFX(9, kt[i], kt[i], kt[i], 20.0, 0.2, 1, 0);                       \
                 test_lse_##SFX(9, kt[i], kt[i], kt[i], 5.0, 0.0, 0, 1);                        \
                 test_kl_span_##SFX(5, kt[i], kt[i]);                                           \
@@ -689,6 +690,52 @@ DEFINE_SMALL_TEST(float, f32, 1e-6)
 DEFINE_KL_SPECIAL(double, f64, TOL_F64)
 DEFINE_KL_SPECIAL(float, f32, TOL_F32)
 
+/* logsumexp rows of 64..1024 elements take the next row's max inside the current row's exp
+ * loop: a batch must give each row's single-row result bitwise, whatever row is all -inf, and
+ * NONFINITE whatever row holds NaN or +inf (the first, a middle or the last one). */
+#define DEFINE_LSE_ROWS_SPECIAL(T, SFX)                                                        \
+    static void test_lse_rows_special_##SFX(void)                                              \
+    {                                                                                          \
+        static const int64_t ks[] = {64, 65, 100, 1000, 1024};                                 \
+        enum { B = 6 };                                                                        \
+        int ik, kind, pos, i;                                                                  \
+        for (ik = 0; ik < 5; ik++) {                                                           \
+            const int64_t k = ks[ik];                                                          \
+            double *xd = malloc(sizeof(double) * B * k);                                       \
+            T *x = malloc(sizeof(T) * B * k), out[B], one;                                     \
+            int bad = 0;                                                                       \
+            fill_logits(xd, B * k, 20.0, 0.1);                                                 \
+            for (kind = 0; kind < 4; kind++)                                                   \
+                for (pos = 0; pos < B; pos++) {                                                \
+                    int64_t j;                                                                 \
+                    int want = kind >= 2 ? NASHMP_ERR_NONFINITE : NASHMP_OK, st;               \
+                    for (j = 0; j < B * k; j++)                                                \
+                        x[j] = (T)xd[j];                                                       \
+                    for (j = 0; j < k; j++) /* kind 0: plain rows; 1: an all -inf row */      \
+                        if (kind == 1)                                                         \
+                            x[pos * k + j] = (T)-INFINITY;                                     \
+                    if (kind == 2)                                                             \
+                        x[pos * k + k / 2] = (T)NAN;                                           \
+                    if (kind == 3)                                                             \
+                        x[pos * k + k - 1] = (T)INFINITY;                                      \
+                    st = nashmp_logsumexp_##SFX(x, B, k, k, out);                              \
+                    bad += st != want;                                                         \
+                    if (st == NASHMP_OK)                                                       \
+                        for (i = 0; i < B; i++) {                                              \
+                            CHECK_ST(nashmp_logsumexp_##SFX(x + i * k, 1, k, k, &one),          \
+                                     NASHMP_OK);                                               \
+                            bad += memcmp(&one, out + i, sizeof one) != 0;                     \
+                            bad += (kind == 1 && i == pos) != (out[i] == (T)-INFINITY);        \
+                        }                                                                      \
+                }                                                                              \
+            CHECK(!bad, "logsumexp_" #SFX " k=%ld special rows: %d mismatches", (long)k, bad); \
+            free(xd);                                                                          \
+            free(x);                                                                           \
+        }                                                                                      \
+    }
+DEFINE_LSE_ROWS_SPECIAL(double, f64)
+DEFINE_LSE_ROWS_SPECIAL(float, f32)
+
 /* Same results for 1 and 2 threads (bitwise). */
 static void test_threads(void)
 {
@@ -753,6 +800,8 @@ int main(void)
     test_small_rows_f32();
     test_kl_special_f64();
     test_kl_special_f32();
+    test_lse_rows_special_f64();
+    test_lse_rows_special_f32();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
