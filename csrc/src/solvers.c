@@ -476,55 +476,65 @@ SV_DEFINE_PK(f32, float)
 
 /* ---- row math (all double) ------------------------------------------------------------------ */
 
+/* e = exp(l) for l <= 709 by exp_red (exp_block.h: <= 1.05 ulp; results below e^-708 = 3.3e-308
+ * are flushed to 0, where the full exp would give a subnormal probability). */
+NASHMP_INLINE void sv_exp_red_row(const double *NASHMP_RESTRICT l, int64_t k,
+                                  double *NASHMP_RESTRICT e)
+{
+    int64_t j = 0;
+#ifdef NASHMP_VEXT
+    for (; j + 4 <= k; j += 4) {
+        nashmp_v4d v;
+        memcpy(&v, l + j, sizeof v);
+        v = nashmp_vexp_red_f64(v);
+        memcpy(e + j, &v, sizeof v);
+    }
+#endif
+    for (; j < k; j++)
+        e[j] = nashmp_exp_red_f64(l[j]);
+}
+
 /*
  * out = N(a l + b lr + c v) and e = exp(out), rows of k. A term whose coefficient is exactly 0
  * is not read (0 * -inf would be NaN). out may be l (in place); e must not alias the inputs.
- * Pass 1 writes z to out and folds each block of NASHMP_CHUNK into the online (max, sum) pair;
- * pass 2 subtracts logsumexp(z) and takes e = exp(out) from the stored log (so pi is exactly
- * exp(l) as a fresh call would compute it: a run split over several calls gives the same bits).
- * Returns nonzero when z holds NaN or +inf, or is all -inf (no distribution).
+ * Three passes: z to out, then its max (NaN is found from the exp sum), then the exp sum;
+ * finally out = z - logsumexp(z) and e = exp(out) from the stored log, by the same function as
+ * sv_exp_row (so pi is exactly exp(l) as a fresh call computes it: a run split over several
+ * calls gives the same bits). Returns nonzero when z holds NaN or +inf, or is all -inf (no
+ * distribution).
  */
 NASHMP_INLINE int sv_norm(double a, const double *l, double b, const double *lr, double c,
                           const double *v, int64_t k, double *out, double *NASHMP_RESTRICT e)
 {
-    nashmp_ms st = nashmp_ms_init();
-    int64_t c0, j;
-    double lse;
-    for (c0 = 0; c0 < k; c0 += NASHMP_CHUNK) {
-        int64_t n = k - c0 < NASHMP_CHUNK ? k - c0 : NASHMP_CHUNK;
-        double *o = out + c0, m;
-        if (a != 0.0 && b != 0.0 && c != 0.0) {
-            const double *l1 = l + c0, *r1 = lr + c0, *v1 = v + c0;
-            for (j = 0; j < n; j++)
-                o[j] = a * l1[j] + b * r1[j] + c * v1[j];
-        } else {
-            if (a != 0.0)
-                for (j = 0; j < n; j++)
-                    o[j] = a * l[c0 + j];
-            else
-                for (j = 0; j < n; j++)
-                    o[j] = 0.0;
-            if (b != 0.0)
-                for (j = 0; j < n; j++)
-                    o[j] += b * lr[c0 + j];
-            if (c != 0.0)
-                for (j = 0; j < n; j++)
-                    o[j] += c * v[c0 + j];
-        }
-        m = nashmp_ms_rescale(&st, nashmp_chunk_max_f64(o, n));
-        if (!(m < NASHMP_INF_F64))
-            return 1; /* NaN or +inf */
-        if (m > -NASHMP_INF_F64)
-            st.s += nashmp_chunk_sumexp_f64(o, n, m);
+    double m, s, lse;
+    int64_t j;
+    if (a != 0.0 && b != 0.0 && c != 0.0) {
+        for (j = 0; j < k; j++)
+            out[j] = a * l[j] + b * lr[j] + c * v[j];
+    } else {
+        if (a != 0.0)
+            for (j = 0; j < k; j++)
+                out[j] = a * l[j];
+        else
+            for (j = 0; j < k; j++)
+                out[j] = 0.0;
+        if (b != 0.0)
+            for (j = 0; j < k; j++)
+                out[j] += b * lr[j];
+        if (c != 0.0)
+            for (j = 0; j < k; j++)
+                out[j] += c * v[j];
     }
-    if (st.m == -NASHMP_INF_F64)
-        return 1;
-    lse = st.m + log(st.s);
-    for (j = 0; j < k; j++) {
-        double t = out[j] - lse;
-        out[j] = t;
-        e[j] = nashmp_exp_f64(t);
-    }
+    m = NASHMP_TILE_MAX_F64(out, k);
+    if (!(m < NASHMP_INF_F64) || m == -NASHMP_INF_F64)
+        return 1; /* +inf (or NaN: the NaN-aware max of non-vector builds), or all -inf / NaN */
+    s = nashmp_chunk_sumexp_f64(out, k, m);
+    if (s != s)
+        return 1; /* NaN */
+    lse = m + log(s);
+    for (j = 0; j < k; j++)
+        out[j] -= lse;
+    sv_exp_red_row(out, k, e);
     return 0;
 }
 
@@ -533,8 +543,13 @@ NASHMP_INLINE int sv_exp_row(const double *NASHMP_RESTRICT l, int64_t k,
                              double *NASHMP_RESTRICT e)
 {
     int64_t j;
-    if (!(nashmp_chunk_max_f64(l, k) < NASHMP_INF_F64))
+    const double m = nashmp_chunk_max_f64(l, k);
+    if (!(m < NASHMP_INF_F64))
         return 1;
+    if (m <= 700.0) { /* log-probabilities: always */
+        sv_exp_red_row(l, k, e);
+        return 0;
+    }
     for (j = 0; j < k; j++)
         e[j] = nashmp_exp_f64(l[j]);
     return 0;
