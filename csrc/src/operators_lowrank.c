@@ -17,19 +17,100 @@
 #define LR_CHUNK NASHMP_OPF_CHUNK
 #define LR_LANES 8
 #define LR_FIXED_MAX 64
+
+
 #define LR_BLOCK 64 /* rows summed in the data type before the double accumulators */
+
+#ifdef NASHMP_VEXT
+/*
+ * Pass 2 rows in groups (vector builds, r a multiple of 8): each row's 8 lane sums
+ * s_l = sum_{q = l mod 8} u_q qv_q - v_q qu_q as one vector (float) or two (double), then the
+ * group's rows reduced together by shuffles in lr_rows' order ((s0 + s4) + (s1 + s5)) +
+ * ((s2 + s6) + (s3 + s7)), instead of one horizontal sum per row: same bits, a third of the
+ * instructions.
+ */
+#define LR_SH8(a, b, ...) __builtin_shuffle((a), (b), (nashmp_v8i){__VA_ARGS__})
+#define LR_SH4(a, b, ...) __builtin_shuffle((a), (b), (nashmp_v4l){__VA_ARGS__})
+NASHMP_INLINE void lr_rows_group_f32(const float *U, const float *V, int64_t ldf, int64_t r,
+                                     const float *qv, const float *qu, double half, double *g)
+{
+    nashmp_v8f S[8], X[4], H[2], F;
+    nashmp_v4d lo, hi;
+    int64_t q;
+    int l;
+    for (l = 0; l < 8; l++) {
+        const float *Ui = U + l * ldf, *Vi = V + l * ldf;
+        nashmp_v8f sum = {0, 0, 0, 0, 0, 0, 0, 0}, u, v, a, b;
+        for (q = 0; q < r; q += 8) {
+            memcpy(&u, Ui + q, sizeof u);
+            memcpy(&v, Vi + q, sizeof v);
+            memcpy(&a, qv + q, sizeof a);
+            memcpy(&b, qu + q, sizeof b);
+            sum += u * a - v * b;
+        }
+        S[l] = sum;
+    }
+    for (l = 0; l < 4; l++) /* row pairs: s_l + s_{l+4} */
+        X[l] = LR_SH8(S[2 * l], S[2 * l + 1], 0, 1, 2, 3, 8, 9, 10, 11) +
+               LR_SH8(S[2 * l], S[2 * l + 1], 4, 5, 6, 7, 12, 13, 14, 15);
+    for (l = 0; l < 2; l++) /* adjacent pairs */
+        H[l] = LR_SH8(X[2 * l], X[2 * l + 1], 0, 2, 4, 6, 8, 10, 12, 14) +
+               LR_SH8(X[2 * l], X[2 * l + 1], 1, 3, 5, 7, 9, 11, 13, 15);
+    F = LR_SH8(H[0], H[1], 0, 2, 4, 6, 8, 10, 12, 14) + LR_SH8(H[0], H[1], 1, 3, 5, 7, 9, 11, 13, 15);
+    lo = (nashmp_v4d){F[0], F[1], F[2], F[3]};
+    hi = (nashmp_v4d){F[4], F[5], F[6], F[7]};
+    lo += half;
+    hi += half;
+    memcpy(g, &lo, sizeof lo);
+    memcpy(g + 4, &hi, sizeof hi);
+}
+
+NASHMP_INLINE void lr_rows_group_f64(const double *U, const double *V, int64_t ldf, int64_t r,
+                                     const double *qv, const double *qu, double half, double *g)
+{
+    nashmp_v4d A[4], H01, H23, F;
+    int64_t q;
+    int l;
+    for (l = 0; l < 4; l++) {
+        const double *Ui = U + l * ldf, *Vi = V + l * ldf;
+        nashmp_v4d s0 = {0, 0, 0, 0}, s1 = s0, u, v, a, b;
+        for (q = 0; q < r; q += 8) {
+            memcpy(&u, Ui + q, sizeof u);
+            memcpy(&v, Vi + q, sizeof v);
+            memcpy(&a, qv + q, sizeof a);
+            memcpy(&b, qu + q, sizeof b);
+            s0 += u * a - v * b;
+            memcpy(&u, Ui + q + 4, sizeof u);
+            memcpy(&v, Vi + q + 4, sizeof v);
+            memcpy(&a, qv + q + 4, sizeof a);
+            memcpy(&b, qu + q + 4, sizeof b);
+            s1 += u * a - v * b;
+        }
+        A[l] = s0 + s1; /* s_l + s_{l+4} */
+    }
+    H01 = LR_SH4(A[0], A[1], 0, 2, 4, 6) + LR_SH4(A[0], A[1], 1, 3, 5, 7);
+    H23 = LR_SH4(A[2], A[3], 0, 2, 4, 6) + LR_SH4(A[2], A[3], 1, 3, 5, 7);
+    F = LR_SH4(H01, H23, 0, 2, 4, 6) + LR_SH4(H01, H23, 1, 3, 5, 7);
+    F += half;
+    memcpy(g, &F, sizeof F);
+}
+#endif
 
 #define T double
 #define SFX(n) n##_f64
+#define LR_GROUP 4
 #include "operators_lowrank_impl.h"
 #undef T
 #undef SFX
+#undef LR_GROUP
 
 #define T float
 #define SFX(n) n##_f32
+#define LR_GROUP 8
 #include "operators_lowrank_impl.h"
 #undef T
 #undef SFX
+#undef LR_GROUP
 
 #define LR_CHECK(T)                                                                            \
     do {                                                                                       \

@@ -78,9 +78,14 @@ NASHMP_HOT static void SFX(lr_pass1)(const T *U, const T *V, int64_t ldf, int64_
 NASHMP_INLINE void SFX(lr_rows)(const T *U, const T *V, int64_t ldf, int64_t r, const T *qv,
                                 const T *qu, double half, int64_t i0, int64_t i1, double *g)
 {
-    int64_t i, q;
+    int64_t i = i0, q;
     int l;
-    for (i = i0; i < i1; i++) {
+#ifdef NASHMP_VEXT
+    if (r % 8 == 0)
+        for (; i + LR_GROUP <= i1; i += LR_GROUP)
+            SFX(lr_rows_group)(U + i * ldf, V + i * ldf, ldf, r, qv, qu, half, g + i);
+#endif
+    for (; i < i1; i++) {
         const T *Ui = U + i * ldf, *Vi = V + i * ldf;
         T s[LR_LANES];
         for (l = 0; l < LR_LANES; l++)

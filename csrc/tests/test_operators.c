@@ -277,6 +277,8 @@ int main(void)
             test_operator(op, ks[i], op == OP_BT ? 1 : 5, 3);
             if (op == OP_EMBED || op == OP_LOWRANK)
                 test_operator(op, ks[i], 16, 1);
+            if (op == OP_LOWRANK) /* rank a multiple of 8, not a constant of the kernel */
+                test_operator(op, ks[i], 24, 2);
         }
     nashmp_set_num_threads(1);
     test_operator(OP_EMBED, 300, 7, 2);
