@@ -25,6 +25,15 @@ NASHMP_INLINE void nashmp_opf_z(const double *lp, const double *lr, double *z, i
                                 double a, double b, double c)
 {
     int64_t j;
+    if (a != 0.0 && b != 0.0 && c != 0.0) { /* the usual case: one pass, same operations */
+        for (j = 0; j < n; j++) {
+            double t = z[j] * c;
+            t += a * lp[j];
+            t += b * lr[j];
+            z[j] = t;
+        }
+        return;
+    }
     if (c != 0.0) {
         for (j = 0; j < n; j++)
             z[j] *= c;
