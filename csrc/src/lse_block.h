@@ -267,13 +267,7 @@ NASHMP_INLINE nashmp_v4d nashmp_v8f_sum2_f64(nashmp_v8f v)
     return u.h[0] + u.h[1];
 }
 
-/*
- * sum_j exp(x_j - m) over x[0..n), m >= max x_j (so every argument is <= 0); also stores each
- * exp(x_j - m) to out[j] when out != NULL (out may be x: each block is read before written).
- * Lanes: two 4-double accumulators, main loop 8 elements, then 4, then a last vector padded
- * with -inf (exp -> 0); combined in a fixed order.
- */
-/* The end of nashmp_chunk_expsum_f64 from element j on (n - j < 8), lanes s0, s1. */
+/* The end of nashmp_chunk_expsum_f64 (below) from element j on (n - j < 8), lanes s0, s1. */
 NASHMP_INLINE double nashmp_expsum_finish_f64(const double *x, int64_t j, int64_t n, double m,
                                               double *out, nashmp_v4d s0, nashmp_v4d s1)
 {
@@ -315,6 +309,12 @@ NASHMP_INLINE double nashmp_expsum_finish_f64(const double *x, int64_t j, int64_
     return (s0[0] + s0[2]) + (s0[1] + s0[3]);
 }
 
+/*
+ * sum_j exp(x_j - m) over x[0..n), m >= max x_j (so every argument is <= 0); also stores each
+ * exp(x_j - m) to out[j] when out != NULL (out may be x: each block is read before written).
+ * Lanes: two 4-double accumulators, main loop 8 elements, then 4, then a last vector padded
+ * with -inf (exp -> 0); combined in a fixed order.
+ */
 NASHMP_INLINE double nashmp_chunk_expsum_f64(const double *x, int64_t n, double m, double *out)
 {
     nashmp_v4d s0 = {0.0, 0.0, 0.0, 0.0}, s1 = s0, v0, v1;
@@ -686,6 +686,7 @@ NASHMP_INLINE double nashmp_chunk_lsesum_f32(const float *NASHMP_RESTRICT x, int
     return (j < n ? nashmp_chunk_expsum_f32(x + j, n - j, m, NULL) : 0.0) +
            ((s0[0] + s0[2]) + (s0[1] + s0[3]));
 }
+
 /*
  * nashmp_chunk_sumexp_f64(x, n, m) and, in the same loop, nashmp_chunk_max_fast_f64(y, n): as
  * nashmp_chunk_lsesum_max_f32 below. Same sum bits and same max as the two functions.
