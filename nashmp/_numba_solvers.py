@@ -14,7 +14,9 @@ from ._methods import coefficients as _py_coefficients
 _coefficients = njit(cache=True, inline="always")(_py_coefficients)
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"}, inline="always")
+# Not inline="always": Numba's IR-level inlining drops the callee's fastmath flags, and without
+# "reassoc" the dot product is not vectorized (K = 1000: 790 us against 105 us per product).
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def _matvec(Pm, x, out):
     k = x.shape[0]
     for y in range(k):
