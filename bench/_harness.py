@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from nashmp._bench import (BASELINES, F32, F64, KERNEL_SIZES, NASHMP_BACKENDS,  # noqa: F401
-                           PREF_SIZES, SOLVER_CASES, Unavailable, _nashmp_iter_fn,
-                           busy_percent, check_result, floor_time, interleaved, kernel_bytes,
-                           kernel_competitor, kernel_inputs, kernel_reference, machine_info,
-                           measure_floors, mem_label, numpy_nash_mp, random_preference,
-                           ref_exploitability, thread_info, torch_nash_mp)
+                           PREF_SIZES, SOLVER_CASES, Unavailable, _c_reads_triangle,
+                           _nashmp_iter_fn, busy_percent, check_result, floor_time, interleaved,
+                           kernel_bytes, kernel_competitor, kernel_inputs, kernel_reference,
+                           machine_info, measure_floors, mem_label, numpy_nash_mp,
+                           random_preference, ref_exploitability, thread_info, torch_nash_mp)
 
 THREADS = int(os.environ.get("NASHMP_BENCH_THREADS", "1"))
 COMPETITORS = tuple("nashmp-" + b for b in NASHMP_BACKENDS) + BASELINES

@@ -976,19 +976,24 @@ def _nashmp_iter_fn(P, beta, backend, B, packed=False):
     """
     K = P.shape[-1]
     own = P.ndim == 3
+    store = "dense"
     if packed:                         # the upper triangle of the (shared) P
         from .operators import PackedDense
         P = PackedDense.from_dense(P)
         Pm = P.packed.reshape(1, -1)
+        store = "packed"
     else:
+        from ._games import check_preference
         Pm = np.ascontiguousarray(P if own else P.reshape(1, K, K))
+        if backend == "c" and check_preference(P, exact=True)[1]:   # as nashmp.solve
+            store = "upper"
     lr = np.full((B, K), -np.log(K))
     betas = np.full(B, float(beta))
     etas = np.full(B, 2.0)
     try:
         from ._methods import METHOD_ID
         from .solvers import _Runner
-        runner = _Runner(backend, Pm, lr, betas, etas, METHOD_ID["nash_mp"], B, K, packed=packed)
+        runner = _Runner(backend, Pm, lr, betas, etas, METHOD_ID["nash_mp"], B, K, store=store)
         l = lr.copy()
         it, nq = np.zeros(B, np.int64), np.zeros(B, np.int64)
         ex = np.zeros(B)
@@ -1013,6 +1018,20 @@ def _nashmp_iter_fn(P, beta, backend, B, packed=False):
         return g
 
 
+def _c_reads_triangle(P, B, shared, threads):
+    """Whether nashmp's C loop reads a dense P through its upper triangle only, by the rules of
+    ``nashmp.solve`` and csrc/src/solvers.c: P + P^T = 1 to rounding, K >= 256 (float64 P) or
+    >= 96 (float32 P), not one shared P for several games, and not one game's products split
+    over threads (K >= 384 with more threads than games)."""
+    from ._games import check_preference
+    K = P.shape[-1]
+    if K < (96 if P.dtype == np.float32 else 256) or (shared and B > 1):
+        return False
+    if threads > 1 and B < threads and K >= 384:
+        return False
+    return bool(check_preference(P, exact=True)[1])
+
+
 def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time, P=None,
                beta=0.1, with_torch=True, packed=False, log=print):
     """Per-iteration time of Nash-MP: nashmp's fused loop (c, numba) vs the NumPy (and torch)
@@ -1025,7 +1044,10 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
         P = _solver_game(B, K, shared)
     P = P.astype(pdtype, copy=False)
     Pref = P.astype(np.float64)
-    pbytes = (1 if shared else B) * (K * (K - 1) // 2 if packed else K * K) * pdtype.itemsize
+    # the bytes nashmp's C loop reads per query: the upper triangle when packed, or when it reads
+    # a dense P through its triangle (the baselines read the whole matrix)
+    tri = packed or _c_reads_triangle(P, B, shared, threads)
+    pbytes = (1 if shared else B) * (K * (K - 1) // 2 if tri else K * K) * pdtype.itemsize
     Psolve = P
     if packed:
         from .operators import PackedDense
@@ -1035,6 +1057,7 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
     fmem = floor_time(floors, threads, nbytes=2 * pbytes)[0] if floors else None
     row = {"section": "solver", "id": f"solver:{name}:t{threads}", "name": name, "B": B, "K": K,
            "shared_P": shared, "P_dtype": pdtype.name, "packed": packed, "threads": threads,
+           "c_reads": "upper triangle" if tri else "whole P",
            "bytes_per_query": pbytes, "nbytes": 2 * pbytes, "nelem": None,
            "mem": mem_label(pbytes), "floor_s": fs, "floor_kind": fk, "mem_floor_s": fmem,
            "results": {}}

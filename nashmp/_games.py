@@ -6,11 +6,12 @@ import numpy as np
 from ._validation import as_float_array
 
 
-def check_preference(P, *, antisymmetrize=False, atol=1e-6, name="P"):
+def check_preference(P, *, antisymmetrize=False, atol=1e-6, name="P", exact=False):
     """``P`` as a float array (..., K, K) in [0, 1] with ``P + P^T = 1`` within ``atol``.
 
     ``antisymmetrize=True`` replaces P by ``(P + 1 - P^T) / 2`` instead of checking.
-    Never modifies the input.
+    Never modifies the input. ``exact=True`` also returns whether ``P + P^T = 1`` holds to
+    rounding (within 4 ulps of 1 in P's precision), as for a P built from one triangle.
     """
     P = as_float_array(P, name, min_ndim=2)
     k = P.shape[-1]
@@ -27,7 +28,11 @@ def check_preference(P, *, antisymmetrize=False, atol=1e-6, name="P"):
                          "to use (P + 1 - P^T) / 2")
     if lo < -atol or hi > 1 + atol:
         raise ValueError(f"{name} must have entries in [0, 1], got range [{lo:.3g}, {hi:.3g}]")
-    return P
+    if not exact:
+        return P
+    if antisymmetrize:
+        dev = _deviation(P)[0]
+    return P, dev <= 4 * np.finfo(P.dtype).eps
 
 
 _TILE = 256

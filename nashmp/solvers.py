@@ -86,10 +86,10 @@ def _eta_array(method, eta, beta):
 class _Runner:
     """Runs iterations of one method on a backend, state kept in C-contiguous arrays."""
 
-    def __init__(self, backend, P, lr, beta, eta, method_id, B, K, packed=False):
-        self.backend, self.method_id, self.packed = backend, method_id, packed
-        if packed and backend != "c":
-            raise ValueError("packed storage runs on the C backend only")
+    def __init__(self, backend, P, lr, beta, eta, method_id, B, K, store="dense"):
+        self.backend, self.method_id, self.store = backend, method_id, store
+        if store != "dense" and backend != "c":
+            raise ValueError(f"{store} storage runs on the C backend only")
         self.P = P if backend != "numpy" else P.astype(np.float64)
         self.lr, self.beta, self.eta = lr, beta, eta
         self.B, self.K = B, K
@@ -105,7 +105,7 @@ class _Runner:
             dp = lambda a: ffi.cast("double *", a.ctypes.data)  # noqa: E731
             i64 = lambda a: ffi.cast("int64_t *", a.ctypes.data)  # noqa: E731
             f32 = self.P.dtype == np.float32
-            fn = getattr(lib, f"nashmp_solve_{'packed' if self.packed else 'dense'}_"
+            fn = getattr(lib, f"nashmp_solve_{self.store}_"
                               f"{'f32' if f32 else 'f64'}")
             Pp = ffi.cast("float *" if f32 else "double *", self.P.ctypes.data)
             st = fn(Pp, self.ldP, dp(self.lr), self.K, dp(self.beta), dp(self.eta), self.B,
@@ -133,7 +133,7 @@ class _Runner:
         if self.backend == "c":
             ffi, lib = _backend.c_lib()
             f32 = self.P.dtype == np.float32
-            fn = getattr(lib, f"nashmp_exploitability_{'packed' if self.packed else 'dense'}_"
+            fn = getattr(lib, f"nashmp_exploitability_{self.store}_"
                               f"{'f32' if f32 else 'f64'}")
             dp = lambda a: ffi.cast("double *", a.ctypes.data)  # noqa: E731
             Pp = ffi.cast("float *" if f32 else "double *", self.P.ctypes.data)
@@ -250,7 +250,9 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
                               callback=callback, history=history, progress=progress,
                               pi_star=pi_star, inner_tol=inner_tol)
     op = P if packed else None
-    P = P if packed else check_preference(P, antisymmetrize=antisymmetrize)
+    # a dense P that is antisymmetric to rounding is read through its upper triangle (C backend)
+    P, exact = (P, False) if packed else check_preference(P, antisymmetrize=antisymmetrize,
+                                                          exact=True)
     k = P.shape[-1]
     lr = (np.full(k, -np.log(k)) if ref is None else log_policy(ref, "ref", k, full_support=True))
     l0 = lr if init is None else log_policy(init, "init", k, full_support=False)
@@ -271,7 +273,8 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
                                   else np.broadcast_to(P, bshape + (k, k)).reshape(B, k, k))
     runner = _Runner(be, Pm, np.ascontiguousarray(np.broadcast_to(lr, bshape + (k,)).reshape(B, k)),
                      np.ascontiguousarray(b.reshape(B)), np.ascontiguousarray(etas.reshape(B)),
-                     METHOD_ID[method], B, k, packed=packed)
+                     METHOD_ID[method], B, k,
+                     store="packed" if packed else "upper" if exact and be == "c" else "dense")
     l = np.array(np.broadcast_to(l0, bshape + (k,)).reshape(B, k), dtype=np.float64, order="C")
     state = None
     if method == "omwu":

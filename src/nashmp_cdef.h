@@ -52,6 +52,10 @@ int nashmp_solve_packed_f64(const double *Pu, int64_t ldP, const double *log_ref
 int nashmp_solve_packed_f32(const float *Pu, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active);
 int nashmp_exploitability_packed_f64(const double *Pu, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
 int nashmp_exploitability_packed_f32(const float *Pu, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
+int nashmp_solve_upper_f64(const double *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active);
+int nashmp_solve_upper_f32(const float *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active);
+int nashmp_exploitability_upper_f64(const double *P, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
+int nashmp_exploitability_upper_f32(const float *P, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
 
 enum nashmp_link { NASHMP_LINK_LOGISTIC = 0 };
 

@@ -244,6 +244,36 @@ def test_packed_storage_reaches_newton_equilibrium():
     assert res.backend == ("c" if "c" in SOLVER_BACKENDS else res.backend)
 
 
+@pytest.mark.skipif("c" not in SOLVER_BACKENDS, reason="the C backend is not built")
+@pytest.mark.parametrize("K, dtype", [(300, np.float64), (128, np.float32)], ids=["f64", "f32"])
+def test_dense_p_read_through_upper_triangle(K, dtype, monkeypatch):
+    """A dense P with P + P^T = 1 to rounding is solved on C through its upper triangle (half the
+    bytes per query): same iterates as the NumPy loop over the whole matrix, for a shared P and for
+    one P per game; a P off by more than rounding (within the validation tolerance) is read whole."""
+    stores = []
+    init_runner = nashmp.solvers._Runner.__init__
+
+    def spy(self, *a, **kw):
+        init_runner(self, *a, **kw)
+        stores.append(self.store if self.backend == "c" else self.backend)
+    monkeypatch.setattr(nashmp.solvers._Runner, "__init__", spy)
+    P = random_game(K, seed=21).astype(dtype)
+    P2 = np.stack([P, random_game(K, seed=22).astype(dtype)])
+    init = np.random.default_rng(3).dirichlet(np.ones(K), size=2)
+    tol = 1e-11 if dtype == np.float64 else 1e-5
+    for game, method in ((P, "nash_mp"), (P2, "nash_mp"), (P2, "omwu")):
+        kw = dict(method=method, init=init, max_iter=30, tol=-1, check_every=10)
+        rc = solve_quiet(game, np.array([0.05, 0.2]), backend="c", **kw)
+        rn = solve_quiet(game, np.array([0.05, 0.2]), backend="numpy", **kw)
+        np.testing.assert_allclose(rc.log_policy, rn.log_policy, rtol=0, atol=tol)
+        np.testing.assert_allclose(rc.exploitability, rn.exploitability, rtol=1e-9, atol=tol)
+    assert stores == ["upper", "numpy"] * 3
+    off = P.copy()
+    off[1, 0] += 6 * np.finfo(dtype).eps              # valid (atol = 1e-6), not exact
+    solve_quiet(off, 0.1, max_iter=2, backend="c")
+    assert stores[-1] == "dense"
+
+
 def test_history_and_callback():
     P = random_game(10, seed=9)
     u_star = newton_equilibrium(P, 0.2, np.full(10, -np.log(10)))

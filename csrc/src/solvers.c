@@ -363,9 +363,10 @@ SV_DEFINE_MV(f64, double)
 SV_DEFINE_MV(f32, float)
 
 /*
- * sv_pk_*: y = P x for P stored as its strict upper triangle (P[i, j], j > i, row by row at
- * i*k - i*(i+1)/2 + j - i - 1; P[j, i] = 1 - P[i, j], P[i, i] = 1/2): one pass over half the
- * bytes of the dense product. Rows four at a time (four streams): the dot products
+ * sv_pk_*: y = P x from the strict upper triangle of P (P[j, i] = 1 - P[i, j], P[i, i] = 1/2):
+ * one pass over half the bytes of the dense product. ld = 0: P stored packed (P[i, j], j > i, row
+ * by row at i*k - i*(i+1)/2 + j - i - 1); ld > 0: P dense with rows ld apart (P[i, j] at
+ * i*ld + j), its lower triangle never read. Rows four at a time (four streams): the dot products
  * P[i+r, j] x_j (4 lanes, combined (s0 + s1) + (s2 + s3), plus the scalar head and tail) and, in
  * the same pass, y[j] += sum_r x_{i+r} - sum_r P[i+r, j] x_{i+r} for the columns j on their
  * right. The last k % 4 rows (fewer than 4 entries each) are scalar. Returns 1 when y is not
@@ -387,83 +388,114 @@ SV_DEFINE_MV(f32, float)
     } while (0)
 #define SV_ST(dst, v) memcpy((dst), (v).e, sizeof((v).e))
 #endif
-#define SV_DEFINE_PK(SFX, TP)                                                                   \
-    NASHMP_HOT_V3 static int sv_pk_##SFX(const TP *Pu, int64_t k, const double *x, double *y)   \
-    {                                                                                           \
-        int64_t i, j;                                                                           \
-        int bad = 0, r, l;                                                                      \
-        for (j = 0; j < k; j++)                                                                 \
-            y[j] = 0.0;                                                                         \
-        for (i = 0; i + 4 <= k; i += 4) {                                                       \
-            const TP *q[4]; /* q[r][j - i - r - 1] = P[i + r, j] */                             \
-            double xr[4], t[4] = {0.0, 0.0, 0.0, 0.0}, sx;                                      \
-            sv_vec a[4], vs, xv, yv, pv, cv, vr;                                                \
-            SV_UNROLL for (r = 0; r < 4; r++)                                                   \
-            {                                                                                   \
-                q[r] = Pu + nashmp_packed_row(i + r, k);                                        \
-                xr[r] = x[i + r];                                                               \
-                SV_ZERO(a[r]);                                                                  \
-            }                                                                                   \
-            sx = (xr[0] + xr[1]) + (xr[2] + xr[3]);                                             \
-            SV_SET1(vs, sx);                                                                    \
-            for (j = i + 1; j < i + 4; j++) { /* the triangle: rows r < j - i */                \
-                double c = 0.0, s = 0.0;                                                        \
-                for (r = 0; r < j - i; r++) {                                                   \
-                    double p = (double)q[r][j - i - r - 1];                                     \
-                    t[r] += p * x[j];                                                           \
-                    c += p * xr[r];                                                             \
-                    s += xr[r];                                                                 \
-                }                                                                               \
-                y[j] += s - c;                                                                  \
-            }                                                                                   \
-            for (j = i + 4; j + 4 <= k; j += 4) {                                               \
-                SV_LD4_f64(xv, x + j);                                                          \
-                SV_LD4_f64(yv, y + j);                                                          \
-                SV_LD4_##SFX(pv, q[0] + (j - i - 1));                                           \
-                SV_MAC(a[0], pv, xv);                                                           \
-                SV_SET1(vr, xr[0]); /* loop invariant: hoisted */                               \
-                SV_PROD(cv, pv, vr);                                                            \
-                SV_UNROLL for (r = 1; r < 4; r++)                                               \
-                {                                                                               \
-                    SV_LD4_##SFX(pv, q[r] + (j - i - r - 1));                                   \
-                    SV_MAC(a[r], pv, xv);                                                       \
-                    SV_SET1(vr, xr[r]);                                                         \
-                    SV_MAC(cv, pv, vr);                                                         \
-                }                                                                               \
-                pv = vs;                                                                        \
-                SV_SUB(pv, cv);                                                                 \
-                SV_ADD(yv, pv);                                                                 \
-                SV_ST(y + j, yv);                                                               \
-            }                                                                                   \
-            for (; j < k; j++) {                                                                \
-                double c = 0.0;                                                                 \
-                for (r = 0; r < 4; r++) {                                                       \
-                    double p = (double)q[r][j - i - r - 1];                                     \
-                    t[r] += p * x[j];                                                           \
-                    c += p * xr[r];                                                             \
-                }                                                                               \
-                y[j] += sx - c;                                                                 \
-            }                                                                                   \
-            for (r = 0; r < 4; r++) {                                                           \
-                double d[4];                                                                    \
-                for (l = 0; l < 4; l++)                                                         \
-                    d[l] = SV_LANE(a[r], l);                                                    \
-                y[i + r] += (((d[0] + d[1]) + (d[2] + d[3])) + t[r]) + 0.5 * xr[r];             \
-            }                                                                                   \
-        }                                                                                       \
-        for (; i < k; i++) { /* the last rows, fewer than 4 entries each */                     \
-            const TP *q0 = Pu + nashmp_packed_row(i, k);                                        \
-            double t0 = 0.0;                                                                    \
-            for (j = i + 1; j < k; j++) {                                                       \
-                double p = (double)q0[j - i - 1];                                               \
-                t0 += p * x[j];                                                                 \
-                y[j] += x[i] - p * x[i];                                                        \
-            }                                                                                   \
-            y[i] += t0 + 0.5 * x[i];                                                            \
-        }                                                                                       \
-        for (j = 0; j < k; j++)                                                                 \
-            bad |= !(fabs(y[j]) < NASHMP_INF_F64);                                              \
-        return bad;                                                                             \
+/* offset of P[i, i + 1]: packed (ld = 0) or dense with rows ld apart */
+NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
+{
+    return ld ? i * ld + i + 1 : nashmp_packed_row(i, k);
+}
+#define SV_PK_R 8                 /* rows per block of sv_pk_* */
+#define SV_PF 64                  /* its prefetch distance, elements */
+#define SV_PF_MIN_BYTES (16 << 20) /* and the triangles it prefetches for */
+/* one column j of the SV_PK_R rows i + r (scalar: heads and tails of the vector loop) */
+#define SV_PK_COL(SFX, j)                                                                          \
+    do {                                                                                           \
+        double c_ = 0.0;                                                                           \
+        for (r = 0; r < SV_PK_R; r++) {                                                            \
+            double p_ = (double)q[r][(j) - i - r - 1];                                             \
+            t[r] += p_ * x[j];                                                                     \
+            c_ += p_ * xr[r];                                                                      \
+        }                                                                                          \
+        y[j] += sx - c_;                                                                           \
+    } while (0)
+#define SV_DEFINE_PK(SFX, TP)                                                                      \
+    NASHMP_HOT static int sv_pk_##SFX(const TP *Pu, int64_t k, int64_t ld, const double *x,        \
+                                      double *y)                                                   \
+    {                                                                                              \
+        int64_t i, j;                                                                              \
+        int bad = 0, r, l;                                                                         \
+        /* triangles beyond the last-level cache: prefetch SV_PF elements ahead in each row        \
+           stream (K = 4000 double: -15% per product; in L3 it costs 5%) */                        \
+        const int pf = 0.5 * (double)k * (double)k * sizeof(TP) > SV_PF_MIN_BYTES;                 \
+        /* dense rows of whole 32-byte lines: the first hd columns of the vector part are          \
+           scalar, so that its loads of P do not split cache lines */                              \
+        const int64_t hd = (ld && ld * (int64_t)sizeof(TP) % 32 == 0)                              \
+                               ? (int64_t)(4 - (uintptr_t)Pu / sizeof(TP) % 4) % 4                 \
+                               : 0;                                                                \
+        for (j = 0; j < k; j++)                                                                    \
+            y[j] = 0.0;                                                                            \
+        for (i = 0; i + SV_PK_R <= k; i += SV_PK_R) {                                              \
+            const TP *q[SV_PK_R]; /* q[r][j - i - r - 1] = P[i + r, j] */                          \
+            double xr[SV_PK_R], t[SV_PK_R], sx = 0.0;                                              \
+            sv_vec a[SV_PK_R], vs, xv, yv, pv, cv, cw, vr;                                         \
+            SV_UNROLL for (r = 0; r < SV_PK_R; r++)                                                \
+            {                                                                                      \
+                q[r] = Pu + sv_pk_row(i + r, k, ld);                                               \
+                xr[r] = x[i + r];                                                                  \
+                t[r] = 0.0;                                                                        \
+                sx += xr[r];                                                                       \
+                SV_ZERO(a[r]);                                                                     \
+            }                                                                                      \
+            SV_SET1(vs, sx);                                                                       \
+            for (j = i + 1; j < i + SV_PK_R; j++) { /* the triangle: rows r < j - i */             \
+                double c = 0.0, s = 0.0;                                                           \
+                for (r = 0; r < j - i; r++) {                                                      \
+                    double p = (double)q[r][j - i - r - 1];                                        \
+                    t[r] += p * x[j];                                                              \
+                    c += p * xr[r];                                                                \
+                    s += xr[r];                                                                    \
+                }                                                                                  \
+                y[j] += s - c;                                                                     \
+            }                                                                                      \
+            for (j = i + SV_PK_R; j < i + SV_PK_R + hd && j < k; j++)                              \
+                SV_PK_COL(SFX, j);                                                                 \
+            for (; j + 4 <= k; j += 4) {                                                           \
+                SV_LD4_f64(xv, x + j);                                                             \
+                SV_LD4_f64(yv, y + j);                                                             \
+                SV_ZERO(cv);                                                                       \
+                SV_ZERO(cw);                                                                       \
+                SV_UNROLL for (r = 0; r < SV_PK_R; r += 2) /* two chains: even, odd rows */        \
+                {                                                                                  \
+                    if (pf) {                                                                      \
+                        __builtin_prefetch(q[r] + (j - i - r - 1) + SV_PF);                        \
+                        __builtin_prefetch(q[r + 1] + (j - i - r - 2) + SV_PF);                    \
+                    }                                                                              \
+                    SV_LD4_##SFX(pv, q[r] + (j - i - r - 1));                                      \
+                    SV_MAC(a[r], pv, xv);                                                          \
+                    SV_SET1(vr, xr[r]); /* loop invariant: hoisted */                              \
+                    SV_MAC(cv, pv, vr);                                                            \
+                    SV_LD4_##SFX(pv, q[r + 1] + (j - i - r - 2));                                  \
+                    SV_MAC(a[r + 1], pv, xv);                                                      \
+                    SV_SET1(vr, xr[r + 1]);                                                        \
+                    SV_MAC(cw, pv, vr);                                                            \
+                }                                                                                  \
+                SV_ADD(cv, cw);                                                                    \
+                pv = vs;                                                                           \
+                SV_SUB(pv, cv);                                                                    \
+                SV_ADD(yv, pv);                                                                    \
+                SV_ST(y + j, yv);                                                                  \
+            }                                                                                      \
+            for (; j < k; j++)                                                                     \
+                SV_PK_COL(SFX, j);                                                                 \
+            for (r = 0; r < SV_PK_R; r++) {                                                        \
+                double d[4];                                                                       \
+                for (l = 0; l < 4; l++)                                                            \
+                    d[l] = SV_LANE(a[r], l);                                                       \
+                y[i + r] += (((d[0] + d[1]) + (d[2] + d[3])) + t[r]) + 0.5 * xr[r];                \
+            }                                                                                      \
+        }                                                                                          \
+        for (; i < k; i++) { /* the last rows, fewer than SV_PK_R entries each */                  \
+            const TP *q0 = Pu + sv_pk_row(i, k, ld);                                               \
+            double t0 = 0.0;                                                                       \
+            for (j = i + 1; j < k; j++) {                                                          \
+                double p = (double)q0[j - i - 1];                                                  \
+                t0 += p * x[j];                                                                    \
+                y[j] += x[i] - p * x[i];                                                           \
+            }                                                                                      \
+            y[i] += t0 + 0.5 * x[i];                                                               \
+        }                                                                                          \
+        for (j = 0; j < k; j++)                                                                    \
+            bad |= !(fabs(y[j]) < NASHMP_INF_F64);                                                 \
+        return bad;                                                                                \
     }
 
 SV_DEFINE_PK(f64, double)
@@ -591,13 +623,15 @@ NASHMP_INLINE double sv_expl_row(const double *NASHMP_RESTRICT l,
 
 /* ---- per-game state machine ------------------------------------------------------------------ */
 
+enum { SV_DENSE, SV_PACKED, SV_UPPER };
 enum { PH_INIT, PH_ITER, PH_Q0, PH_Q1, PH_CHECK, PH_EVAL, PH_DONE };
 
 typedef struct {
     const void *P; /* first matrix; game i's is P + i * ldP elements */
     int64_t ldP;
     int f32;    /* P holds float */
-    int packed; /* P holds strict upper triangles (sv_pk_*) */
+    int packed; /* SV_PACKED: P holds strict upper triangles; SV_UPPER: dense P read through its
+                   strict upper triangle (both by sv_pk_*) */
     int eval; /* exploitability only (nashmp_exploitability_dense_*) */
     int method;
     int64_t k, max_iter, check_every;
@@ -775,9 +809,10 @@ static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, doubl
     double *y4[4];
     int q, bad = 0;
     if (cf->packed) { /* whole products only (r0 = 0, r1 = k): no row mode */
+        const int64_t ld = cf->packed == SV_UPPER ? cf->k : 0;
         for (q = 0; q < nv; q++)
-            bad |= (cf->f32 ? sv_pk_f32((const float *)P, cf->k, xs[q], ys[q])
-                            : sv_pk_f64((const double *)P, cf->k, xs[q], ys[q]))
+            bad |= (cf->f32 ? sv_pk_f32((const float *)P, cf->k, ld, xs[q], ys[q])
+                            : sv_pk_f64((const double *)P, cf->k, ld, xs[q], ys[q]))
                    << q;
         return bad;
     }
@@ -872,6 +907,7 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
     void *raw;
     int nt, rowmode, bad = 0;
     size_t bytes;
+    sv_cfg up;
     if (n == 0)
         return NASHMP_OK;
     G = (cf->ldP == 0 && k >= SV_GROUP_MIN_K) ? SV_GROUP : 1;
@@ -881,8 +917,14 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
                      : 1.0 + 2.0 * (cf->max_iter < 1000000 ? (double)cf->max_iter : 1e6));
     nt = nashmp_threads_for(work);
     /* games mode wastes threads when the units do not fill them evenly */
-    rowmode = nt > 1 && !cf->packed && k >= SV_ROW_MIN_K &&
+    rowmode = nt > 1 && cf->packed != SV_PACKED && k >= SV_ROW_MIN_K &&
               5 * nunits < 4 * ((nunits + nt - 1) / nt) * (int64_t)nt;
+    /* triangle products are neither split over threads nor made for 4 vectors in one pass */
+    if (cf->packed == SV_UPPER && (rowmode || (G > 1 && n > 1))) {
+        up = *cf;
+        up.packed = SV_DENSE;
+        cf = &up;
+    }
     if (!rowmode && nunits < nt)
         nt = (int)nunits;
     per = sv_game_doubles(k) * G;
@@ -976,7 +1018,7 @@ static int sv_drive_aligned(sv_cfg *cf, const int64_t *idx, int64_t n)
     void *raw, *al;
     const void *P0 = cf->P;
     int st;
-    if (cf->packed || cf->eval || cf->ldP != 0 || cf->max_iter < 4 || ((uintptr_t)P0 & 31) == 0 ||
+    if (cf->packed == SV_PACKED || cf->eval || cf->ldP != 0 || cf->max_iter < 4 || ((uintptr_t)P0 & 31) == 0 ||
         cf->k > 512 || bytes > SV_ALIGN_COPY_MAX || ((size_t)cf->k * el) % 32 != 0 ||
         (raw = malloc(bytes + 32)) == NULL) /* no memory for the copy: run on P itself */
         return sv_drive(cf, idx, n);
@@ -989,6 +1031,16 @@ static int sv_drive_aligned(sv_cfg *cf, const int64_t *idx, int64_t n)
     return st;
 }
 
+/* SV_UPPER below the sizes where reading the triangle beats reading the whole dense P (measured
+ * per iteration: double K = 256 1.0x, 1000 1.45x, 4000 1.9x; float K = 100 1.1x) */
+#define SV_UPPER_MIN_K_F64 256
+#define SV_UPPER_MIN_K_F32 96
+static int sv_store(int packed, int f32, int64_t k)
+{
+    return packed == SV_UPPER && k < (f32 ? SV_UPPER_MIN_K_F32 : SV_UPPER_MIN_K_F64) ? SV_DENSE
+                                                                                      : packed;
+}
+
 /* ---- public entry points ------------------------------------------------------------------------ */
 
 static int sv_exploitability(const void *P, int64_t ldP, int f32, int packed, const double *log_pi,
@@ -998,7 +1050,7 @@ static int sv_exploitability(const void *P, int64_t ldP, int f32, int packed, co
     sv_cfg cf;
     int64_t i, *idx;
     int st;
-    NASHMP_CHECK(batch, k, double, {P, ldP, packed ? NASHMP_ARR_PACKED : NASHMP_ARR_SQUARE},
+    NASHMP_CHECK(batch, k, double, {P, ldP, packed == SV_PACKED ? NASHMP_ARR_PACKED : NASHMP_ARR_SQUARE},
                  NASHMP_IN(log_pi, ldpi), NASHMP_IN(log_ref, ldref),
                  {(const void *)beta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE}, NASHMP_OUT1(out));
     for (i = 0; i < batch; i++)
@@ -1010,7 +1062,7 @@ static int sv_exploitability(const void *P, int64_t ldP, int f32, int packed, co
     cf.P = P;
     cf.ldP = ldP;
     cf.f32 = f32;
-    cf.packed = packed;
+    cf.packed = sv_store(packed, f32, k);
     cf.eval = 1;
     cf.k = k;
     cf.lref = log_ref;
@@ -1042,7 +1094,7 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
     if (method < NASHMP_METHOD_NASH_MP || method > NASHMP_METHOD_SPPO)
         return NASHMP_ERR_INVALID_VALUE;
     use_state = method == NASHMP_METHOD_OMWU || method == NASHMP_METHOD_SPPO;
-    NASHMP_CHECK(batch, k, double, {P, ldP, packed ? NASHMP_ARR_PACKED : NASHMP_ARR_SQUARE},
+    NASHMP_CHECK(batch, k, double, {P, ldP, packed == SV_PACKED ? NASHMP_ARR_PACKED : NASHMP_ARR_SQUARE},
                  NASHMP_IN(log_ref, ldref),
                  {(const void *)beta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE},
                  {(const void *)eta, 1, NASHMP_ARR_IN | NASHMP_ARR_ONE},
@@ -1083,7 +1135,7 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
     cf.P = P;
     cf.ldP = ldP;
     cf.f32 = f32;
-    cf.packed = packed;
+    cf.packed = sv_store(packed, f32, k);
     cf.method = method;
     cf.k = k;
     cf.max_iter = max_iter;
@@ -1134,7 +1186,9 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
         return sv_exploitability(P, ldP, F32, PACKED, log_pi, ldpi, log_ref, ldref, beta,       \
                                  batch, k, out);                                                \
     }
-SV_DEFINE_API(dense, f64, double, 0, 0)
-SV_DEFINE_API(dense, f32, float, 1, 0)
-SV_DEFINE_API(packed, f64, double, 0, 1)
-SV_DEFINE_API(packed, f32, float, 1, 1)
+SV_DEFINE_API(dense, f64, double, 0, SV_DENSE)
+SV_DEFINE_API(dense, f32, float, 1, SV_DENSE)
+SV_DEFINE_API(packed, f64, double, 0, SV_PACKED)
+SV_DEFINE_API(packed, f32, float, 1, SV_PACKED)
+SV_DEFINE_API(upper, f64, double, 0, SV_UPPER)
+SV_DEFINE_API(upper, f32, float, 1, SV_UPPER)

@@ -1,6 +1,6 @@
 /*
- * CTest for the solvers of libnashmp (nashmp_solve_{dense,packed}_*,
- * nashmp_exploitability_{dense,packed}_*).
+ * CTest for the solvers of libnashmp (nashmp_solve_{dense,packed,upper}_*,
+ * nashmp_exploitability_{dense,packed,upper}_*).
  *
  * Independent checks, not the library compared with itself:
  *  - rock-paper-scissors: the regularized equilibrium is uniform;
@@ -12,6 +12,8 @@
  *  - extragradient with eta_lin = eta / (1 + eta beta) == Nash-MP with eta;
  *  - f32 P vs f64 P; bitwise independence of thread count, grouping and batch;
  *  - packed (upper triangle) storage: the dense solver's iterates, pi*, exploitability;
+ *  - the upper-triangle reading of a dense P: the dense solver's iterates with NaN below the
+ *    diagonal, at every 8-byte offset of P;
  *  - bad arguments -> the documented status codes.
  */
 #include <math.h>
@@ -1164,6 +1166,107 @@ static void test_packed(void)
     }
 }
 
+/* nashmp_*_upper_*: a dense P read through its strict upper triangle. Above the sizes where it
+ * is used (double k >= 256, float k >= 96) the lower triangle and diagonal are NaN and never read;
+ * the iterates match the dense solver's (other summation order) at every 8-byte offset of P (the
+ * vector loop's scalar head) and for k with and without whole 32-byte rows. Below those sizes the
+ * whole P is read: the results are the dense solver's bits. */
+static void test_upper(void)
+{
+    enum { KMAX = 300, B = 2 };
+    static double P[B * KMAX * KMAX], Pn[B * KMAX * KMAX + 8];
+    static float Pf[B * KMAX * KMAX], Pfn[B * KMAX * KMAX + 8];
+    static double lr[B * KMAX], l0[B * KMAX], la[B * KMAX], lb[B * KMAX], sa[B * KMAX],
+        sb[B * KMAX];
+    double beta[B] = {0.1, 0.3}, exa[B], exb[B], e1[B], e2[B];
+    int64_t ita[B], itb[B], nqa[B], nqb[B];
+    uint8_t aca[B], acb[B];
+    const int ks[5][2] = {{300, 0}, {261, 0}, {100, 1}, {131, 1}, {37, 0}};
+    int ki, m, i, y, j, off;
+    for (ki = 0; ki < 5; ki++) {
+        const int k = ks[ki][0], f32 = ks[ki][1], big = k >= (f32 ? 96 : 256);
+        const int64_t kk = (int64_t)k * k;
+        for (i = 0; i < B; i++) {
+            make_skew(P + i * kk, k, 0.5);
+            to_float_antisym(P + i * kk, k, Pf + i * kk);
+            random_log_policy(lr + i * k, k, 1.0);
+            random_log_policy(l0 + i * k, k, 2.0);
+        }
+        for (off = 0; off < (big ? 4 : 1); off++) {
+            double *Q = Pn + off;
+            float *Qf = Pfn + off;
+            for (i = 0; i < B * kk; i++) { /* NaN on and below the diagonal when unread */
+                const int64_t r = i % kk / k, c = i % k;
+                Q[i] = c > r || !big ? P[i] : NAN;
+                Qf[i] = c > r || !big ? Pf[i] : NAN;
+            }
+            for (m = NASH_MP; m <= SPPO; m++) {
+                double e[B] = {2.0, 2.0}, d;
+                if (m == OMD || m == OMWU || m == EXTRAGRADIENT)
+                    e[0] = e[1] = 0.5;
+                for (i = 0; i < B; i++) {
+                    ita[i] = itb[i] = nqa[i] = nqb[i] = 0;
+                    aca[i] = acb[i] = 1;
+                }
+                memcpy(la, l0, sizeof(double) * B * k);
+                memcpy(lb, l0, sizeof(double) * B * k);
+                for (i = 0; i < B * k; i++)
+                    sa[i] = sb[i] = -INFINITY;
+                if (m == OMWU) /* g(pi_0) */
+                    for (i = 0; i < B; i++)
+                        for (y = 0; y < k; y++) {
+                            double g = 0.0;
+                            for (j = 0; j < k; j++)
+                                g += (f32 ? (double)Pf[i * kk + y * k + j] : P[i * kk + y * k + j]) *
+                                     exp(l0[i * k + j]);
+                            sa[i * k + y] = sb[i * k + y] = g;
+                        }
+                if (f32) {
+                    CHECK_ST(nashmp_solve_dense_f32(Pf, kk, lr, k, beta, e, B, k, m, 30, 7, 1e-12,
+                                                    la, k, sa, k, ita, nqa, exa, aca),
+                             NASHMP_OK);
+                    CHECK_ST(nashmp_solve_upper_f32(Qf, kk, lr, k, beta, e, B, k, m, 30, 7, 1e-12,
+                                                    lb, k, sb, k, itb, nqb, exb, acb),
+                             NASHMP_OK);
+                } else {
+                    CHECK_ST(nashmp_solve_dense_f64(P, kk, lr, k, beta, e, B, k, m, 30, 7, 1e-12,
+                                                    la, k, sa, k, ita, nqa, exa, aca),
+                             NASHMP_OK);
+                    CHECK_ST(nashmp_solve_upper_f64(Q, kk, lr, k, beta, e, B, k, m, 30, 7, 1e-12,
+                                                    lb, k, sb, k, itb, nqb, exb, acb),
+                             NASHMP_OK);
+                }
+                d = max_abs_diff(la, lb, B * k);
+                CHECK(big ? d <= (f32 ? 1e-9 : 1e-12) : d == 0.0,
+                      "upper %s k=%d f32=%d offset %d: |l_dense - l_upper| = %g", method_names[m],
+                      k, f32, off, d);
+                CHECK(ita[0] == itb[0] && ita[1] == itb[1] && nqa[0] == nqb[0] &&
+                          nqa[1] == nqb[1],
+                      "upper %s k=%d: iterations and queries equal the dense run",
+                      method_names[m], k);
+            }
+            if (f32) {
+                CHECK_ST(nashmp_exploitability_dense_f32(Pf, kk, l0, k, lr, k, beta, B, k, e1),
+                         NASHMP_OK);
+                CHECK_ST(nashmp_exploitability_upper_f32(Qf, kk, l0, k, lr, k, beta, B, k, e2),
+                         NASHMP_OK);
+            } else {
+                CHECK_ST(nashmp_exploitability_dense_f64(P, kk, l0, k, lr, k, beta, B, k, e1),
+                         NASHMP_OK);
+                CHECK_ST(nashmp_exploitability_upper_f64(Q, kk, l0, k, lr, k, beta, B, k, e2),
+                         NASHMP_OK);
+            }
+            CHECK(fabs(e1[0] - e2[0]) <= 1e-12 && fabs(e1[1] - e2[1]) <= 1e-12,
+                  "upper exploitability k=%d offset %d: %.17g vs %.17g", k, off, e1[0], e2[0]);
+        }
+    }
+    CHECK_ST(nashmp_solve_upper_f64(NULL, 0, lr, 0, beta, beta, 1, 3, NASH_MP, 3, 1, -1.0, la, 3,
+                                    NULL, 3, ita, nqa, exa, aca),
+             NASHMP_ERR_NULL_POINTER);
+    CHECK_ST(nashmp_exploitability_upper_f32(Pf, 8, la, 3, lr, 3, beta, 2, 3, exa),
+             NASHMP_ERR_INVALID_STRIDE);
+}
+
 int main(void)
 {
     test_rps();
@@ -1178,6 +1281,7 @@ int main(void)
     test_alignment();
     test_bad_args();
     test_packed();
+    test_upper();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

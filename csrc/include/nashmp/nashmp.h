@@ -281,6 +281,40 @@ NASHMP_API int nashmp_exploitability_packed_f32(const float *Pu, int64_t ldP,
                                                 const double *beta, int64_t batch, int64_t k,
                                                 double *out);
 
+/* The same solver and exploitability on a dense P (arguments and statuses as
+ * nashmp_solve_dense_* / nashmp_exploitability_dense_*) that the caller knows to satisfy
+ * P + P^T = 1: products read only its strict upper triangle, taking P[j, i] = 1 - P[i, j] and
+ * P[i, i] = 1/2 as the packed solver does (half the bytes per product). Where reading the whole
+ * P is faster they run as nashmp_*_dense_* instead (same bits): k < 256 (double) or < 96
+ * (float); one shared P (ldP = 0) for several games (4 products per pass over P); one game's
+ * products split over threads (k >= 384, fewer games than threads). Otherwise the lower
+ * triangle and the diagonal are never read. nashmp.solve uses these when P + P^T = 1 holds to
+ * 4 ulps. */
+NASHMP_API int nashmp_solve_upper_f64(const double *P, int64_t ldP, const double *log_ref,
+                                      int64_t ldref, const double *beta, const double *eta,
+                                      int64_t batch, int64_t k, int method, int64_t max_iter,
+                                      int64_t check_every, double tol, double *log_pi,
+                                      int64_t ldpi, double *state, int64_t ldst, int64_t *iter,
+                                      int64_t *n_queries, double *exploitability,
+                                      uint8_t *active);
+NASHMP_API int nashmp_solve_upper_f32(const float *P, int64_t ldP, const double *log_ref,
+                                      int64_t ldref, const double *beta, const double *eta,
+                                      int64_t batch, int64_t k, int method, int64_t max_iter,
+                                      int64_t check_every, double tol, double *log_pi,
+                                      int64_t ldpi, double *state, int64_t ldst, int64_t *iter,
+                                      int64_t *n_queries, double *exploitability,
+                                      uint8_t *active);
+NASHMP_API int nashmp_exploitability_upper_f64(const double *P, int64_t ldP,
+                                               const double *log_pi, int64_t ldpi,
+                                               const double *log_ref, int64_t ldref,
+                                               const double *beta, int64_t batch, int64_t k,
+                                               double *out);
+NASHMP_API int nashmp_exploitability_upper_f32(const float *P, int64_t ldP,
+                                               const double *log_pi, int64_t ldpi,
+                                               const double *log_ref, int64_t ldref,
+                                               const double *beta, int64_t batch, int64_t k,
+                                               double *out);
+
 /* ---- matrix-free preference operators --------------------------------------------------------- */
 
 /* Operators that compute g = P pi without storing P (one shared operator for the whole batch of
