@@ -288,7 +288,9 @@ NASHMP_API int nashmp_exploitability_packed_f32(const float *Pu, int64_t ldP,
  * P is faster they run as nashmp_*_dense_* instead (same bits): k < 256 (double) or < 96
  * (float); one shared P (ldP = 0) for several games (4 products per pass over P); one game's
  * products split over threads (k >= 384, fewer games than threads). Otherwise the lower
- * triangle and the diagonal are never read. nashmp.solve uses these when P + P^T = 1 holds to
+ * triangle and the diagonal are never read. The triangle products sum in another order than the
+ * dense ones: a game's result can differ in the last bits between these cases (alone or in a
+ * shared batch, one thread or several). nashmp.solve uses these when P + P^T = 1 holds to
  * 4 ulps. */
 NASHMP_API int nashmp_solve_upper_f64(const double *P, int64_t ldP, const double *log_ref,
                                       int64_t ldref, const double *beta, const double *eta,
