@@ -377,6 +377,14 @@ SV_DEFINE_MV(f32, float)
 #define SV_LD4_f32(dst, src) /* one vcvtps2pd (a 4-lane convertvector is split by GCC) */         \
     ((dst) = (nashmp_v4d){(double)(src)[0], (double)(src)[1], (double)(src)[2], (double)(src)[3]})
 #define SV_ST(dst, v) memcpy((dst), &(v), sizeof(v))
+typedef long long sv_v4l __attribute__((vector_size(32)));
+/* v &= the 4 lanes of m (all ones or zeros): zero lanes whatever they held, NaN included */
+#define SV_AND(v, m)                                                                            \
+    do {                                                                                        \
+        sv_v4l m_;                                                                              \
+        memcpy(&m_, (m), sizeof m_);                                                            \
+        (v) = (sv_vec)((sv_v4l)(v) & m_);                                                       \
+    } while (0)
 #else
 #define SV_LD4_f64(dst, src) SV_LD4_TP(dst, src)
 #define SV_LD4_f32(dst, src) SV_LD4_TP(dst, src)
@@ -387,7 +395,25 @@ SV_DEFINE_MV(f32, float)
             (dst).e[l_] = (double)(src)[l_];                                                    \
     } while (0)
 #define SV_ST(dst, v) memcpy((dst), (v).e, sizeof((v).e))
+#define SV_AND(v, m)                                                                            \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (l_ = 0; l_ < 4; l_++)                                                              \
+            if (!(m)[l_])                                                                       \
+                (v).e[l_] = 0.0;                                                                \
+    } while (0)
 #endif
+/* sv_diag_mask[r][c]: all ones where column c of the 8 x 8 diagonal block is right of row r */
+#define SV_M1 (~0ull)
+static const unsigned long long sv_diag_mask[8][8] = {
+    {0, SV_M1, SV_M1, SV_M1, SV_M1, SV_M1, SV_M1, SV_M1},
+    {0, 0, SV_M1, SV_M1, SV_M1, SV_M1, SV_M1, SV_M1},
+    {0, 0, 0, SV_M1, SV_M1, SV_M1, SV_M1, SV_M1},
+    {0, 0, 0, 0, SV_M1, SV_M1, SV_M1, SV_M1},
+    {0, 0, 0, 0, 0, SV_M1, SV_M1, SV_M1},
+    {0, 0, 0, 0, 0, 0, SV_M1, SV_M1},
+    {0, 0, 0, 0, 0, 0, 0, SV_M1},
+    {0, 0, 0, 0, 0, 0, 0, 0}};
 /* offset of P[i, i + 1]: packed (ld = 0) or dense with rows ld apart */
 NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
 {
@@ -406,6 +432,49 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
             c_ += p_ * xr[r];                                                                      \
         }                                                                                          \
         y[j] += sx - c_;                                                                           \
+    } while (0)
+#if SV_PK_R != 8
+#error "SV_PK_DIAG and sv_diag_mask are written for blocks of 8 rows"
+#endif
+/* the 8 x 8 diagonal block of rows i + r of a dense P (ld > 0) as vectors: entries on and below
+ * the diagonal are loaded and masked to zero (never used, NaN included); row sums into a[r],
+ * column updates y[i + c] += sum_{r < c} (x_{i+r} - P[i + r, i + c] x_{i+r}) */
+#define SV_PK_DIAG(SFX, TP)                                                                        \
+    do {                                                                                           \
+        sv_vec xl_, xh_, sl_, sh_, cl_, ch_, pl_, ph_, v_, w_;                                     \
+        SV_LD4_f64(xl_, x + i);                                                                    \
+        SV_LD4_f64(xh_, x + i + 4);                                                                \
+        SV_ZERO(sl_);                                                                              \
+        SV_ZERO(sh_);                                                                              \
+        SV_ZERO(cl_);                                                                              \
+        SV_ZERO(ch_);                                                                              \
+        SV_UNROLL for (r = 0; r < 8; r++)                                                          \
+        {                                                                                          \
+            const TP *d_ = q[r] - r - 1; /* P[i + r, i] */                                         \
+            SV_LD4_##SFX(pl_, d_);                                                                 \
+            SV_LD4_##SFX(ph_, d_ + 4);                                                             \
+            SV_AND(pl_, sv_diag_mask[r]);                                                          \
+            SV_AND(ph_, sv_diag_mask[r] + 4);                                                      \
+            SV_MAC(a[r], pl_, xl_);                                                                \
+            SV_MAC(a[r], ph_, xh_);                                                                \
+            SV_SET1(v_, xr[r]);                                                                    \
+            SV_MAC(cl_, pl_, v_);                                                                  \
+            SV_MAC(ch_, ph_, v_);                                                                  \
+            w_ = v_;                                                                               \
+            SV_AND(w_, sv_diag_mask[r]);                                                           \
+            SV_ADD(sl_, w_);                                                                       \
+            w_ = v_;                                                                               \
+            SV_AND(w_, sv_diag_mask[r] + 4);                                                       \
+            SV_ADD(sh_, w_);                                                                       \
+        }                                                                                          \
+        SV_SUB(sl_, cl_);                                                                          \
+        SV_SUB(sh_, ch_);                                                                          \
+        SV_LD4_f64(v_, y + i);                                                                     \
+        SV_ADD(v_, sl_);                                                                           \
+        SV_ST(y + i, v_);                                                                          \
+        SV_LD4_f64(v_, y + i + 4);                                                                 \
+        SV_ADD(v_, sh_);                                                                           \
+        SV_ST(y + i + 4, v_);                                                                      \
     } while (0)
 #define SV_DEFINE_PK(SFX, TP)                                                                      \
     NASHMP_HOT static int sv_pk_##SFX(const TP *Pu, int64_t k, int64_t ld, const double *x,        \
@@ -436,16 +505,19 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
                 SV_ZERO(a[r]);                                                                     \
             }                                                                                      \
             SV_SET1(vs, sx);                                                                       \
-            for (j = i + 1; j < i + SV_PK_R; j++) { /* the triangle: rows r < j - i */             \
-                double c = 0.0, s = 0.0;                                                           \
-                for (r = 0; r < j - i; r++) {                                                      \
-                    double p = (double)q[r][j - i - r - 1];                                        \
-                    t[r] += p * x[j];                                                              \
-                    c += p * xr[r];                                                                \
-                    s += xr[r];                                                                    \
+            if (ld) /* dense rows: the diagonal block as vectors */                                \
+                SV_PK_DIAG(SFX, TP);                                                               \
+            else /* packed rows: the triangle, scalar (rows r < j - i) */                          \
+                for (j = i + 1; j < i + SV_PK_R; j++) {                                            \
+                    double c = 0.0, s = 0.0;                                                       \
+                    for (r = 0; r < j - i; r++) {                                                  \
+                        double p = (double)q[r][j - i - r - 1];                                    \
+                        t[r] += p * x[j];                                                          \
+                        c += p * xr[r];                                                            \
+                        s += xr[r];                                                                \
+                    }                                                                              \
+                    y[j] += s - c;                                                                 \
                 }                                                                                  \
-                y[j] += s - c;                                                                     \
-            }                                                                                      \
             for (j = i + SV_PK_R; j < i + SV_PK_R + hd && j < k; j++)                              \
                 SV_PK_COL(SFX, j);                                                                 \
             for (; j + 4 <= k; j += 4) {                                                           \
@@ -1036,9 +1108,10 @@ static int sv_drive_aligned(sv_cfg *cf, const int64_t *idx, int64_t n)
 }
 
 /* SV_UPPER below the sizes where reading the triangle beats reading the whole dense P (measured
- * per iteration: double K = 256 1.0x, 1000 1.45x, 4000 1.9x; float K = 100 1.1x) */
-#define SV_UPPER_MIN_K_F64 256
-#define SV_UPPER_MIN_K_F32 96
+ * per iteration over the dense solver: double K = 128 0.93x, 200 1.12x, 1000 1.65x, 4000 2.1x;
+ * float K = 32 0.95x, 64 1.16x, 100 1.34x) */
+#define SV_UPPER_MIN_K_F64 160
+#define SV_UPPER_MIN_K_F32 48
 static int sv_store(int packed, int f32, int64_t k)
 {
     return packed == SV_UPPER && k < (f32 ? SV_UPPER_MIN_K_F32 : SV_UPPER_MIN_K_F64) ? SV_DENSE
