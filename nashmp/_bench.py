@@ -1020,12 +1020,12 @@ def _nashmp_iter_fn(P, beta, backend, B, packed=False):
 
 def _c_reads_triangle(P, B, shared, threads):
     """Whether nashmp's C loop reads a dense P through its upper triangle only, by the rules of
-    ``nashmp.solve`` and csrc/src/solvers.c: P + P^T = 1 to rounding, K >= 160 (float64 P) or
-    >= 48 (float32 P), not one shared P for several games, and not one game's products split
+    ``nashmp.solve`` and csrc/src/solvers.c: P + P^T = 1 to rounding, K >= 64 (float64 P) or
+    >= 16 (float32 P), not one shared P for several games, and not one game's products split
     over threads (K >= 384 with more threads than games)."""
     from ._games import check_preference
     K = P.shape[-1]
-    if K < (48 if P.dtype == np.float32 else 160) or (shared and B > 1):
+    if K < (16 if P.dtype == np.float32 else 64) or (shared and B > 1):
         return False
     if threads > 1 and B < threads and K >= 384:
         return False

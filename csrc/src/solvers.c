@@ -114,7 +114,7 @@ typedef double sv_v8d __attribute__((vector_size(64)));
 #define SV_LANE(v, l) ((v)[l])
 /* the loops over R and V have constant trip counts after inlining: make sure they are unrolled
  * (otherwise the lane vectors go through the stack) */
-#define SV_UNROLL _Pragma("GCC unroll 4")
+#define SV_UNROLL _Pragma("GCC unroll 8")
 #else
 #define SV_UNROLL
 typedef struct {
@@ -377,13 +377,32 @@ SV_DEFINE_MV(f32, float)
 #define SV_LD4_f32(dst, src) /* one vcvtps2pd (a 4-lane convertvector is split by GCC) */         \
     ((dst) = (nashmp_v4d){(double)(src)[0], (double)(src)[1], (double)(src)[2], (double)(src)[3]})
 #define SV_ST(dst, v) memcpy((dst), &(v), sizeof(v))
-typedef long long sv_v4l __attribute__((vector_size(32)));
 /* v &= the 4 lanes of m (all ones or zeros): zero lanes whatever they held, NaN included */
 #define SV_AND(v, m)                                                                            \
     do {                                                                                        \
-        sv_v4l m_;                                                                              \
+        nashmp_v4l m_;                                                                          \
         memcpy(&m_, (m), sizeof m_);                                                            \
-        (v) = (sv_vec)((sv_v4l)(v) & m_);                                                       \
+        (v) = (sv_vec)((nashmp_v4l)(v) & m_);                                                   \
+    } while (0)
+/* y[i + r] += ((sum of the lanes of a[r]) + t[r]) + x[i + r] / 2 for the 8 rows, the lane sums
+ * ((l0 + l1) + (l2 + l3)) by a transpose of 4 rows at a time */
+#define SV_PK_ROWSUMS()                                                                         \
+    do {                                                                                        \
+        int h_;                                                                                 \
+        for (h_ = 0; h_ < 8; h_ += 4) {                                                         \
+            const nashmp_v4l e_ = {0, 4, 2, 6}, o_ = {1, 5, 3, 7};                              \
+            const nashmp_v4l l_ = {0, 1, 4, 5}, u_ = {2, 3, 6, 7};                              \
+            sv_vec t0_ = __builtin_shuffle(a[h_], a[h_ + 1], e_) +                              \
+                         __builtin_shuffle(a[h_], a[h_ + 1], o_);                               \
+            sv_vec t1_ = __builtin_shuffle(a[h_ + 2], a[h_ + 3], e_) +                          \
+                         __builtin_shuffle(a[h_ + 2], a[h_ + 3], o_);                           \
+            sv_vec s_ = __builtin_shuffle(t0_, t1_, l_) + __builtin_shuffle(t0_, t1_, u_);      \
+            sv_vec tv_ = {t[h_], t[h_ + 1], t[h_ + 2], t[h_ + 3]}, xv_, yv_;                    \
+            SV_LD4_f64(xv_, x + i + h_);                                                        \
+            SV_LD4_f64(yv_, y + i + h_);                                                        \
+            yv_ += (s_ + tv_) + 0.5 * xv_;                                                      \
+            SV_ST(y + i + h_, yv_);                                                             \
+        }                                                                                       \
     } while (0)
 #else
 #define SV_LD4_f64(dst, src) SV_LD4_TP(dst, src)
@@ -395,6 +414,16 @@ typedef long long sv_v4l __attribute__((vector_size(32)));
             (dst).e[l_] = (double)(src)[l_];                                                    \
     } while (0)
 #define SV_ST(dst, v) memcpy((dst), (v).e, sizeof((v).e))
+#define SV_PK_ROWSUMS()                                                                         \
+    do {                                                                                        \
+        int l_;                                                                                 \
+        for (r = 0; r < SV_PK_R; r++) {                                                         \
+            double d[4];                                                                        \
+            for (l_ = 0; l_ < 4; l_++)                                                          \
+                d[l_] = SV_LANE(a[r], l_);                                                      \
+            y[i + r] += (((d[0] + d[1]) + (d[2] + d[3])) + t[r]) + 0.5 * xr[r];                 \
+        }                                                                                       \
+    } while (0)
 #define SV_AND(v, m)                                                                            \
     do {                                                                                        \
         int l_;                                                                                 \
@@ -481,7 +510,7 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
                                       double *y)                                                   \
     {                                                                                              \
         int64_t i, j;                                                                              \
-        int bad = 0, r, l;                                                                         \
+        int bad = 0, r;                                                                            \
         /* triangles beyond the last-level cache: prefetch SV_PF elements ahead in each row        \
            stream (K = 4000 double: -15% per product; in L3 it costs 5%) */                        \
         const int pf = 0.5 * (double)k * (double)k * sizeof(TP) > SV_PF_MIN_BYTES;                 \
@@ -548,13 +577,8 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
             }                                                                                      \
             for (; j < k; j++)                                                                     \
                 SV_PK_COL(SFX, j);                                                                 \
-            for (r = 0; r < SV_PK_R; r++) {                                                        \
-                double d[4];                                                                       \
-                for (l = 0; l < 4; l++)                                                            \
-                    d[l] = SV_LANE(a[r], l);                                                       \
-                y[i + r] += (((d[0] + d[1]) + (d[2] + d[3])) + t[r]) + 0.5 * xr[r];                \
-            }                                                                                      \
-        }                                                                                          \
+            SV_PK_ROWSUMS();                                                                       \
+        }                                                                                         \
         for (; i < k; i++) { /* the last rows, fewer than SV_PK_R entries each */                  \
             const TP *q0 = Pu + sv_pk_row(i, k, ld);                                               \
             double t0 = 0.0;                                                                       \
@@ -1108,10 +1132,10 @@ static int sv_drive_aligned(sv_cfg *cf, const int64_t *idx, int64_t n)
 }
 
 /* SV_UPPER below the sizes where reading the triangle beats reading the whole dense P (measured
- * per iteration over the dense solver: double K = 128 0.93x, 200 1.12x, 1000 1.65x, 4000 2.1x;
- * float K = 32 0.95x, 64 1.16x, 100 1.34x) */
-#define SV_UPPER_MIN_K_F64 160
-#define SV_UPPER_MIN_K_F32 48
+ * per iteration over the dense solver, best of 10: double K = 48 0.98x, 64 1.02x, 100 1.10x,
+ * 200 1.31x, 1000 1.65x, 4000 2.1x; float K = 16 1.11x, 32 1.25x, 48 1.40x) */
+#define SV_UPPER_MIN_K_F64 64
+#define SV_UPPER_MIN_K_F32 16
 static int sv_store(int packed, int f32, int64_t k)
 {
     return packed == SV_UPPER && k < (f32 ? SV_UPPER_MIN_K_F32 : SV_UPPER_MIN_K_F64) ? SV_DENSE

@@ -1167,7 +1167,7 @@ static void test_packed(void)
 }
 
 /* nashmp_*_upper_*: a dense P read through its strict upper triangle. Above the sizes where it
- * is used (double k >= 160, float k >= 48) the lower triangle and diagonal are NaN and never used;
+ * is used (double k >= 64, float k >= 16) the lower triangle and diagonal are NaN and never used;
  * the iterates match the dense solver's (other summation order) at every 8-byte offset of P (the
  * vector loop's scalar head) and for k with and without whole 32-byte rows. Below those sizes the
  * whole P is read: the results are the dense solver's bits. */
@@ -1181,10 +1181,10 @@ static void test_upper(void)
     double beta[B] = {0.1, 0.3}, exa[B], exb[B], e1[B], e2[B];
     int64_t ita[B], itb[B], nqa[B], nqb[B];
     uint8_t aca[B], acb[B];
-    const int ks[6][2] = {{300, 0}, {261, 0}, {100, 1}, {131, 1}, {37, 0}, {37, 1}};
+    const int ks[6][2] = {{300, 0}, {261, 0}, {100, 1}, {131, 1}, {37, 0}, {12, 1}};
     int ki, m, i, y, j, off;
     for (ki = 0; ki < 6; ki++) {
-        const int k = ks[ki][0], f32 = ks[ki][1], big = k >= (f32 ? 48 : 160);
+        const int k = ks[ki][0], f32 = ks[ki][1], big = k >= (f32 ? 16 : 64);
         const int64_t kk = (int64_t)k * k;
         for (i = 0; i < B; i++) {
             make_skew(P + i * kk, k, 0.5);

@@ -285,7 +285,7 @@ NASHMP_API int nashmp_exploitability_packed_f32(const float *Pu, int64_t ldP,
  * nashmp_solve_dense_* / nashmp_exploitability_dense_*) that the caller knows to satisfy
  * P + P^T = 1: products read only its strict upper triangle, taking P[j, i] = 1 - P[i, j] and
  * P[i, i] = 1/2 as the packed solver does (half the bytes per product). Where reading the whole
- * P is faster they run as nashmp_*_dense_* instead (same bits): k < 160 (double) or < 48
+ * P is faster they run as nashmp_*_dense_* instead (same bits): k < 64 (double) or < 16
  * (float); one shared P (ldP = 0) for several games (4 products per pass over P); one game's
  * products split over threads (k >= 384, fewer games than threads). Otherwise the lower
  * triangle and the diagonal are never used (the 8 x 8 diagonal blocks are loaded and masked,
