@@ -1657,7 +1657,9 @@ def _print_overhead(rows, log):
 
 def _print_solver_table(rows, log):
     log("\nNash-MP per iteration (2 queries; median; ratio = numpy loop / best nashmp; "
-        "% mem floor = 2*K*K*itemsize / DRAM-or-L3 read bandwidth over nashmp time)")
+        "% mem floor = bytes of P the C loop reads, 2*K*K*itemsize or K*(K-1)*itemsize for the "
+        "upper triangle (P 'u': a dense P read through its triangle; 'pk': packed), / DRAM-or-L3 "
+        "read bandwidth over nashmp time)")
     lines = []
     for r in rows:
         res = r["results"]
@@ -1668,7 +1670,9 @@ def _print_solver_table(rows, log):
         f32 = nr.get("speedup_f32P_vs_f64P")
         if f32:
             extra = f"{f32:.2f}x vs dense f64P"
-        lines.append([r["name"], _size(r), r["P_dtype"][5:] + ("pk" if r.get("packed") else ""),
+        store = ("pk" if r.get("packed") else
+                 "u" if r.get("c_reads") == "upper triangle" else "")
+        lines.append([r["name"], _size(r), r["P_dtype"][5:] + store,
                       r["mem"], _cell(res, "nashmp-c"),
                       _cell(res, "nashmp-numba"), _cell(res, "numpy-loop"),
                       _cell(res, "torch-loop"),
