@@ -69,7 +69,7 @@ def test_nash_mp_iterations(benchmark, case, competitor):
     err = np.max(np.abs(np.asarray(got, np.float64).reshape(B, K) - ref))
     assert err <= tol, f"{competitor} differs from the NumPy Nash-MP loop by {err:.3g}"
     # nashmp's C loop may read the dense P through its upper triangle (the others read it all)
-    tri = packed or (competitor == "nashmp-c" and _c_reads_triangle(P, B, shared, 1))
+    tri = packed or (competitor == "nashmp-c" and _c_reads_triangle(P, B, shared))
     benchmark.group = (f"nash_mp {name} (B={B} K={K} P {np.dtype(pdtype).name}"
                        f"{' packed' if packed else ''}; {n} iterations)")
     benchmark.name = competitor

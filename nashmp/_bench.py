@@ -1018,16 +1018,13 @@ def _nashmp_iter_fn(P, beta, backend, B, packed=False):
         return g
 
 
-def _c_reads_triangle(P, B, shared, threads):
+def _c_reads_triangle(P, B, shared):
     """Whether nashmp's C loop reads a dense P through its upper triangle only, by the rules of
     ``nashmp.solve`` and csrc/src/solvers.c: P + P^T = 1 to rounding, K >= 64 (float64 P) or
-    >= 16 (float32 P), not one shared P for several games, and not one game's products split
-    over threads (K >= 384 with more threads than games)."""
+    >= 16 (float32 P), and not one shared P for several games."""
     from ._games import check_preference
     K = P.shape[-1]
     if K < (16 if P.dtype == np.float32 else 64) or (shared and B > 1):
-        return False
-    if threads > 1 and B < threads and K >= 384:
         return False
     return bool(check_preference(P, exact=True)[1])
 
@@ -1046,7 +1043,7 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
     Pref = P.astype(np.float64)
     # the bytes nashmp's C loop reads per query: the upper triangle when packed, or when it reads
     # a dense P through its triangle (the baselines read the whole matrix)
-    tri = packed or _c_reads_triangle(P, B, shared, threads)
+    tri = packed or _c_reads_triangle(P, B, shared)
     pbytes = (1 if shared else B) * (K * (K - 1) // 2 if tri else K * K) * pdtype.itemsize
     Psolve = P
     if packed:

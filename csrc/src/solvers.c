@@ -363,14 +363,14 @@ SV_DEFINE_MV(f64, double)
 SV_DEFINE_MV(f32, float)
 
 /*
- * sv_pk_*: y = P x from the strict upper triangle of P (P[j, i] = 1 - P[i, j], P[i, i] = 1/2):
- * one pass over half the bytes of the dense product. ld = 0: P stored packed (P[i, j], j > i, row
- * by row at i*k - i*(i+1)/2 + j - i - 1); ld > 0: P dense with rows ld apart (P[i, j] at
- * i*ld + j), its lower triangle never read. Rows four at a time (four streams): the dot products
- * P[i+r, j] x_j (4 lanes, combined (s0 + s1) + (s2 + s3), plus the scalar head and tail) and, in
- * the same pass, y[j] += sum_r x_{i+r} - sum_r P[i+r, j] x_{i+r} for the columns j on their
- * right. The last k % 4 rows (fewer than 4 entries each) are scalar. Returns 1 when y is not
- * finite.
+ * sv_pk_*: the part of y = P x that rows [i0, i1) of the strict upper triangle of P give
+ * (P[j, i] = 1 - P[i, j], P[i, i] = 1/2), into y[i0..k) (zeroed first): one pass over half the
+ * bytes of the dense product. ld = 0: P stored packed (P[i, j], j > i, row by row at
+ * i*k - i*(i+1)/2 + j - i - 1); ld > 0: P dense with rows ld apart (P[i, j] at i*ld + j), its
+ * lower triangle never used. i0 is a multiple of SV_PK_R, i1 one too or k. Rows SV_PK_R at a time
+ * (as many streams): the dot products P[i+r, j] x_j (4 lanes, combined (s0 + s1) + (s2 + s3))
+ * and, in the same pass, y[j] += sum_r x_{i+r} - sum_r P[i+r, j] x_{i+r} for the columns j on
+ * their right. The last rows (fewer than SV_PK_R entries each) are scalar.
  */
 #ifdef NASHMP_VEXT
 #define SV_LD4_f64(dst, src) memcpy(&(dst), (src), sizeof(dst))
@@ -506,11 +506,11 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
         SV_ST(y + i + 4, v_);                                                                      \
     } while (0)
 #define SV_DEFINE_PK(SFX, TP)                                                                      \
-    NASHMP_HOT static int sv_pk_##SFX(const TP *Pu, int64_t k, int64_t ld, const double *x,        \
-                                      double *y)                                                   \
+    NASHMP_HOT static void sv_pk_##SFX(const TP *Pu, int64_t k, int64_t ld, const double *x,       \
+                                       double *y, int64_t i0, int64_t i1)                          \
     {                                                                                              \
         int64_t i, j;                                                                              \
-        int bad = 0, r;                                                                            \
+        int r;                                                                                     \
         /* triangles beyond the last-level cache: prefetch SV_PF elements ahead in each row        \
            stream (K = 4000 double: -15% per product; in L3 it costs 5%) */                        \
         const int pf = 0.5 * (double)k * (double)k * sizeof(TP) > SV_PF_MIN_BYTES;                 \
@@ -519,9 +519,9 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
         const int64_t hd = (ld && ld * (int64_t)sizeof(TP) % 32 == 0)                              \
                                ? (int64_t)(4 - (uintptr_t)Pu / sizeof(TP) % 4) % 4                 \
                                : 0;                                                                \
-        for (j = 0; j < k; j++)                                                                    \
+        for (j = i0; j < k; j++)                                                                   \
             y[j] = 0.0;                                                                            \
-        for (i = 0; i + SV_PK_R <= k; i += SV_PK_R) {                                              \
+        for (i = i0; i + SV_PK_R <= i1; i += SV_PK_R) {                                            \
             const TP *q[SV_PK_R]; /* q[r][j - i - r - 1] = P[i + r, j] */                          \
             double xr[SV_PK_R], t[SV_PK_R], sx = 0.0;                                              \
             sv_vec a[SV_PK_R], vs, xv, yv, pv, cv, cw, vr;                                         \
@@ -579,7 +579,7 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
                 SV_PK_COL(SFX, j);                                                                 \
             SV_PK_ROWSUMS();                                                                       \
         }                                                                                         \
-        for (; i < k; i++) { /* the last rows, fewer than SV_PK_R entries each */                  \
+        for (; i < i1; i++) { /* the last rows, fewer than SV_PK_R entries each */                 \
             const TP *q0 = Pu + sv_pk_row(i, k, ld);                                               \
             double t0 = 0.0;                                                                       \
             for (j = i + 1; j < k; j++) {                                                          \
@@ -589,9 +589,6 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
             }                                                                                      \
             y[i] += t0 + 0.5 * x[i];                                                               \
         }                                                                                          \
-        for (j = 0; j < k; j++)                                                                    \
-            bad |= !(fabs(y[j]) < NASHMP_INF_F64);                                                 \
-        return bad;                                                                                \
     }
 
 #if defined(__clang__)
@@ -605,6 +602,7 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
  * 4 x 8 block: K = 1000 double 146 -> 130 us per iteration, float 4000 3.13 -> 2.99 ms. */
 SV_DEFINE_PK(f64, double)
 SV_DEFINE_PK(f32, float)
+
 
 /* ---- row math (all double) ------------------------------------------------------------------ */
 
@@ -753,6 +751,7 @@ typedef struct {
     double *l, *st;
     const double *lr;
     double *pi, *g, *h, *w; /* scratch */
+    double *pk;             /* SV_UPPER: the chunk buffers of a product (sv_pk_bounds) */
     const double *x;             /* pending product input */
     double a, b, c, beta, eta;
     int64_t left;
@@ -897,23 +896,75 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
 
 /* ---- drivers ----------------------------------------------------------------------------------- */
 
+/* A product of a dense P read through its triangle (k >= SV_ROW_MIN_K) is the sum of the parts
+ * of SV_PK_NCH fixed row chunks of about equal area (bounds multiples of SV_PK_R, a function of
+ * k only), each computed into its own buffer and summed in chunk order: the threads of a
+ * row-parallel product take whole chunks, and the bits do not depend on the thread count. */
+#define SV_PK_NCH 8
+static int sv_pk_bounds(int64_t k, int64_t *bd)
+{
+    const double n = (double)(2 * k - 1), tot = 0.5 * (double)k * (double)(k - 1);
+    int c, nch = k >= SV_ROW_MIN_K ? SV_PK_NCH : 1;
+    bd[0] = 0;
+    for (c = 1; c < nch; c++) { /* rows [0, i) hold i k - i (i + 1) / 2 entries */
+        const double i = 0.5 * (n - sqrt(n * n - 8.0 * tot * c / nch));
+        bd[c] = (int64_t)i / SV_PK_R * SV_PK_R;
+        if (bd[c] < bd[c - 1])
+            bd[c] = bd[c - 1];
+    }
+    bd[nch] = k;
+    return nch;
+}
+
+/* One chunk c of the product (buffer: y for chunk 0, buf + (c - 1) * kp otherwise). */
+static void sv_pk_chunk(const sv_cfg *cf, const void *P, const double *x, double *y, double *buf,
+                        const int64_t *bd, int c)
+{
+    const int64_t ld = cf->packed == SV_UPPER ? cf->k : 0, kp = (cf->k + 7) / 8 * 8;
+    double *out = c ? buf + (c - 1) * kp : y;
+    if (cf->f32)
+        sv_pk_f32((const float *)P, cf->k, ld, x, out, bd[c], bd[c + 1]);
+    else
+        sv_pk_f64((const double *)P, cf->k, ld, x, out, bd[c], bd[c + 1]);
+}
+
+/* y += the other chunks' parts, in chunk order; 1 when y is not finite. */
+static int sv_pk_combine(int64_t k, double *y, const double *buf, const int64_t *bd, int nch)
+{
+    const int64_t kp = (k + 7) / 8 * 8;
+    int64_t j;
+    int c, bad = 0;
+    for (c = 1; c < nch; c++)
+        for (j = bd[c]; j < k; j++)
+            y[j] += buf[(c - 1) * kp + j];
+    for (j = 0; j < k; j++)
+        bad |= !(fabs(y[j]) < NASHMP_INF_F64);
+    return bad;
+}
+
 /* Products for the nv (1..4) vectors xs over rows [r0, r1); returns the bad-output mask.
  * rev: rows from last to first. The drivers alternate the direction from one product to the
  * next, so that each pass starts on the rows the previous pass read last, which are still in
  * the nearer cache (same bits; measured per iteration: K = 100 -6% (P in L2, its last 32 KB in
  * L1), K = 1000 -2 to -5%, K = 4000 within the noise). */
 static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, double *const *ys,
-                 int nv, int64_t r0, int64_t r1, int rev)
+                 int nv, int64_t r0, int64_t r1, int rev, double *buf)
 {
     const double *x4[4];
     double *y4[4];
     int q, bad = 0;
-    if (cf->packed) { /* whole products only (r0 = 0, r1 = k): no row mode */
-        const int64_t ld = cf->packed == SV_UPPER ? cf->k : 0;
-        for (q = 0; q < nv; q++)
-            bad |= (cf->f32 ? sv_pk_f32((const float *)P, cf->k, ld, xs[q], ys[q])
-                            : sv_pk_f64((const double *)P, cf->k, ld, xs[q], ys[q]))
-                   << q;
+    if (cf->packed) { /* whole products (r0 = 0, r1 = k), chunk after chunk; nv = 1 for SV_UPPER */
+        int64_t bd[SV_PK_NCH + 1];
+        int c, nch = cf->packed == SV_UPPER ? sv_pk_bounds(cf->k, bd) : 1;
+        if (nch == 1) {
+            bd[0] = 0;
+            bd[1] = cf->k;
+        }
+        for (q = 0; q < nv; q++) {
+            for (c = 0; c < nch; c++)
+                sv_pk_chunk(cf, P, xs[q], ys[q], buf, bd, c);
+            bad |= sv_pk_combine(cf->k, ys[q], buf, bd, nch) << q;
+        }
         return bad;
     }
     if (nv == 1)
@@ -928,10 +979,12 @@ static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, doubl
     return bad & ((1 << nv) - 1);
 }
 
-/* Scratch doubles per game: pi, g, h, w (rows of k, padded to 8). */
-static int64_t sv_game_doubles(int64_t k)
+/* Scratch doubles per game: pi, g, h, w (rows of k, padded to 8), and the chunk buffers. */
+static int64_t sv_game_doubles(const sv_cfg *cf)
 {
-    return 4 * ((k + 7) / 8 * 8);
+    int64_t bd[SV_PK_NCH + 1];
+    const int nch = cf->packed == SV_UPPER ? sv_pk_bounds(cf->k, bd) : 1;
+    return (3 + nch) * ((cf->k + 7) / 8 * 8);
 }
 
 static void sv_setup(const sv_cfg *cf, sv_game *gm, int64_t i, double *scratch)
@@ -950,6 +1003,7 @@ static void sv_setup(const sv_cfg *cf, sv_game *gm, int64_t i, double *scratch)
     gm->g = scratch + kp;
     gm->h = scratch + 2 * kp;
     gm->w = scratch + 3 * kp;
+    gm->pk = scratch + 4 * kp;
     gm->phase = PH_INIT;
 }
 
@@ -988,7 +1042,8 @@ static int sv_run_unit(const sv_cfg *cf, sv_game *gs, int ng)
     for (q = 0; q < ng; q++)
         pend[q] = sv_advance(cf, &gs[q]);
     while ((nv = sv_gather(gs, pend, ng, xs, ys, who)) > 0) {
-        sv_resume(cf, gs, pend, who, nv, sv_mv(cf, gs[who[0]].P, xs, ys, nv, 0, cf->k, rev));
+        sv_resume(cf, gs, pend, who, nv,
+                  sv_mv(cf, gs[who[0]].P, xs, ys, nv, 0, cf->k, rev, gs[who[0]].pk));
         rev ^= 1;
     }
     for (q = 0; q < ng; q++)
@@ -1019,15 +1074,16 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
     /* games mode wastes threads when the units do not fill them evenly */
     rowmode = nt > 1 && cf->packed != SV_PACKED && k >= SV_ROW_MIN_K &&
               5 * nunits < 4 * ((nunits + nt - 1) / nt) * (int64_t)nt;
-    /* triangle products are neither split over threads nor made for 4 vectors in one pass */
-    if (cf->packed == SV_UPPER && (rowmode || (G > 1 && n > 1))) {
+    /* triangle products are not made for 4 vectors in one pass: a shared P for several games
+       is read whole (4 products per pass) */
+    if (cf->packed == SV_UPPER && G > 1 && n > 1) {
         up = *cf;
         up.packed = SV_DENSE;
         cf = &up;
     }
     if (!rowmode && nunits < nt)
         nt = (int)nunits;
-    per = sv_game_doubles(k) * G;
+    per = sv_game_doubles(cf) * G;
     if (nashmp_mul_ovf(per, rowmode ? 1 : nt, &per) || (uint64_t)per > SIZE_MAX / sizeof(double))
         return NASHMP_ERR_NO_MEMORY;
     bytes = (size_t)per * sizeof(double);
@@ -1035,7 +1091,7 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
         return NASHMP_ERR_NO_MEMORY;
     /* rows of 8 doubles start on cache lines: no vector access splits a line */
     scratch = (double *)((uintptr_t)raw + 64 - (uintptr_t)raw % 64);
-    per = sv_game_doubles(k);
+    per = sv_game_doubles(cf);
 
 #ifdef _OPENMP
     if (rowmode) {
@@ -1043,7 +1099,8 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
         int pend[SV_GROUP], who[SV_GROUP], nv = 0, mask = 0, ng = 0, rev = 0;
         const double *xs[SV_GROUP];
         double *ys[SV_GROUP];
-        int64_t nrb = (k + SV_ROW_BLOCK - 1) / SV_ROW_BLOCK;
+        int64_t nrb = (k + SV_ROW_BLOCK - 1) / SV_ROW_BLOCK, bd[SV_PK_NCH + 1];
+        const int nch = cf->packed == SV_UPPER ? sv_pk_bounds(k, bd) : 0;
 #pragma omp parallel num_threads(nt)
         {
             int64_t uu, rb;
@@ -1059,12 +1116,21 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
                     nv = sv_gather(gs, pend, ng, xs, ys, who);
                 }
                 while (nv > 0) {
+                    if (cf->packed == SV_UPPER) { /* whole chunks per thread (nv = 1) */
+#pragma omp for schedule(static)
+                        for (rb = 0; rb < nch; rb++)
+                            sv_pk_chunk(cf, gs[who[0]].P, xs[0], ys[0], gs[who[0]].pk, bd,
+                                        (int)rb);
+#pragma omp single
+                        mask = sv_pk_combine(k, ys[0], gs[who[0]].pk, bd, nch);
+                    } else {
 #pragma omp for schedule(static) reduction(| : mask)
-                    for (rb = 0; rb < nrb; rb++) {
-                        const int64_t b = rev ? nrb - 1 - rb : rb;
-                        const int64_t r1 = (b + 1) * SV_ROW_BLOCK;
-                        mask |= sv_mv(cf, gs[who[0]].P, xs, ys, nv, b * SV_ROW_BLOCK,
-                                      r1 < k ? r1 : k, rev);
+                        for (rb = 0; rb < nrb; rb++) {
+                            const int64_t b = rev ? nrb - 1 - rb : rb;
+                            const int64_t r1 = (b + 1) * SV_ROW_BLOCK;
+                            mask |= sv_mv(cf, gs[who[0]].P, xs, ys, nv, b * SV_ROW_BLOCK,
+                                          r1 < k ? r1 : k, rev, NULL);
+                        }
                     }
 #pragma omp single
                     {

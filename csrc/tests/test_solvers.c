@@ -1267,6 +1267,62 @@ static void test_upper(void)
              NASHMP_ERR_INVALID_STRIDE);
 }
 
+/* nashmp_solve_upper_*: the same bits with 1 and 2 threads, for one game (row-parallel chunks
+ * of the triangle) and for 3 games with their own P (fewer units than threads: row-parallel
+ * too); and the dense solver's iterates within rounding. k = 450 >= SV_ROW_MIN_K. */
+static void test_upper_threads(void)
+{
+    enum { K = 450, B = 3 };
+    double *P = malloc(sizeof(double) * B * K * K);
+    double lr[K], l0[B * K], la[B * K], lb[B * K], lc[B * K], beta[B], eta[B], ea[B], eb[B],
+        ec[B];
+    int64_t ia[B], na[B], ib[B], nb[B], ic[B], nc[B];
+    uint8_t aa[B], ab[B], ac[B];
+    int i, nt0 = nashmp_get_num_threads();
+    for (i = 0; i < B; i++) {
+        make_skew(P + (size_t)i * K * K, K, 0.5);
+        random_log_policy(l0 + i * K, K, 2.0);
+        beta[i] = 0.05 * (i + 1);
+        eta[i] = 2.0;
+        ia[i] = ib[i] = ic[i] = na[i] = nb[i] = nc[i] = 0;
+        aa[i] = ab[i] = ac[i] = 1;
+    }
+    random_log_policy(lr, K, 1.0);
+    memcpy(la, l0, sizeof la);
+    memcpy(lb, l0, sizeof lb);
+    memcpy(lc, l0, sizeof lc);
+    nashmp_set_num_threads(1);
+    for (i = 0; i < B; i++)
+        CHECK_ST(nashmp_solve_upper_f64(P + (size_t)i * K * K, 0, lr, 0, beta + i, eta + i, 1, K,
+                                        NASH_MP, 30, 7, 1e-9, la + i * K, K, NULL, 0, ia + i,
+                                        na + i, ea + i, aa + i),
+                 NASHMP_OK);
+    nashmp_set_num_threads(2);
+    for (i = 0; i < B; i++)
+        CHECK_ST(nashmp_solve_upper_f64(P + (size_t)i * K * K, 0, lr, 0, beta + i, eta + i, 1, K,
+                                        NASH_MP, 30, 7, 1e-9, lb + i * K, K, NULL, 0, ib + i,
+                                        nb + i, eb + i, ab + i),
+                 NASHMP_OK);
+    CHECK_ST(nashmp_solve_upper_f64(P, (int64_t)K * K, lr, 0, beta, eta, B, K, NASH_MP, 30, 7,
+                                    1e-9, lc, K, NULL, 0, ic, nc, ec, ac),
+             NASHMP_OK);
+    nashmp_set_num_threads(nt0);
+    CHECK(memcmp(la, lb, sizeof la) == 0 && memcmp(ea, eb, sizeof ea) == 0,
+          "upper: 1 vs 2 threads differ (one game)");
+    CHECK(memcmp(la, lc, sizeof la) == 0 && memcmp(ea, ec, sizeof ea) == 0,
+          "upper: one game at a time vs a batch of own P differ");
+    for (i = 0; i < B; i++) { /* the dense solver, 1 thread */
+        ib[i] = nb[i] = 0;
+        ab[i] = 1;
+    }
+    memcpy(lb, l0, sizeof lb);
+    CHECK_ST(nashmp_solve_dense_f64(P, (int64_t)K * K, lr, 0, beta, eta, B, K, NASH_MP, 30, 7,
+                                    1e-9, lb, K, NULL, 0, ib, nb, eb, ab),
+             NASHMP_OK);
+    CHECK(max_abs_diff(la, lb, B * K) <= 1e-12, "upper vs dense: %g", max_abs_diff(la, lb, B * K));
+    free(P);
+}
+
 int main(void)
 {
     test_rps();
@@ -1282,6 +1338,7 @@ int main(void)
     test_bad_args();
     test_packed();
     test_upper();
+    test_upper_threads();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

@@ -286,12 +286,13 @@ NASHMP_API int nashmp_exploitability_packed_f32(const float *Pu, int64_t ldP,
  * P + P^T = 1: products read only its strict upper triangle, taking P[j, i] = 1 - P[i, j] and
  * P[i, i] = 1/2 as the packed solver does (half the bytes per product). Where reading the whole
  * P is faster they run as nashmp_*_dense_* instead (same bits): k < 64 (double) or < 16
- * (float); one shared P (ldP = 0) for several games (4 products per pass over P); one game's
- * products split over threads (k >= 384, fewer games than threads). Otherwise the lower
- * triangle and the diagonal are never used (the 8 x 8 diagonal blocks are loaded and masked,
- * NaN there is harmless). The triangle products sum in another order than the dense ones: a
- * game's result can differ in the last bits between these cases (alone or in a shared batch,
- * one thread or several). nashmp.solve uses these when P + P^T = 1 holds to 4 ulps. */
+ * (float), and one shared P (ldP = 0) for several games (4 products per pass over P). Otherwise
+ * the lower triangle and the diagonal are never used (the 8 x 8 diagonal blocks are loaded and
+ * masked, NaN there is harmless). For k >= 384 a product is the ordered sum of 8 fixed row chunks
+ * of the triangle, which threads share when there are fewer games than threads: the bits do not
+ * depend on the thread count. The triangle products sum in another order than the dense ones,
+ * so a game's last bits can differ between a shared batch and a solve on its own. nashmp.solve
+ * uses these when P + P^T = 1 holds to 4 ulps. */
 NASHMP_API int nashmp_solve_upper_f64(const double *P, int64_t ldP, const double *log_ref,
                                       int64_t ldref, const double *beta, const double *eta,
                                       int64_t batch, int64_t k, int method, int64_t max_iter,
