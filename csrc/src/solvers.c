@@ -979,12 +979,13 @@ static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, doubl
     return bad & ((1 << nv) - 1);
 }
 
-/* Scratch doubles per game: pi, g, h, w (rows of k, padded to 8), and the chunk buffers. */
+/* Scratch doubles per game: pi, g, h, w (rows of k, padded to 8), the chunk buffers, and 8 for
+ * the shift of sv_setup. */
 static int64_t sv_game_doubles(const sv_cfg *cf)
 {
     int64_t bd[SV_PK_NCH + 1];
     const int nch = cf->packed == SV_UPPER ? sv_pk_bounds(cf->k, bd) : 1;
-    return (3 + nch) * ((cf->k + 7) / 8 * 8);
+    return (3 + nch) * ((cf->k + 7) / 8 * 8) + 8;
 }
 
 static void sv_setup(const sv_cfg *cf, sv_game *gm, int64_t i, double *scratch)
@@ -999,6 +1000,11 @@ static void sv_setup(const sv_cfg *cf, sv_game *gm, int64_t i, double *scratch)
     gm->st = cf->state ? cf->state + i * cf->ldst : NULL;
     gm->beta = cf->beta[i];
     gm->eta = cf->eta ? cf->eta[i] : 0.0;
+    /* SV_UPPER with rows of whole 32-byte lines: the scratch vectors take the 32-byte phase of
+       P's rows, so that the triangle loop's loads of x and y are aligned when those of P are
+       (its scalar head aligns P; K = 4000 double, P 16 bytes off: -7% per iteration) */
+    if (cf->packed == SV_UPPER && cf->k * (int64_t)pel % 32 == 0)
+        scratch += (uintptr_t)gm->P / pel % 4;
     gm->pi = scratch;
     gm->g = scratch + kp;
     gm->h = scratch + 2 * kp;
