@@ -172,8 +172,9 @@ class PreferenceOperator:
         """Raise ValueError when the CUDA kernel cannot serve ``rows`` policies (a batched
         operator: one game per policy or a shared game)."""
 
-    def _rows(self, pi, name="pi", check=True):
-        """pi (..., K) -> (bshape, (B, K) C-contiguous array of the operator's dtype).
+    def _rows(self, pi, name="pi", check=True, dtype=None):
+        """pi (..., K) -> (bshape, (B, K) C-contiguous array of the operator's dtype, or of
+        ``dtype``).
 
         ``check=False`` skips the NaN/inf scan (the C kernels report non-finite input
         themselves: one pass less over the data)."""
@@ -189,7 +190,7 @@ class PreferenceOperator:
         if check and not np.isfinite(pi).all():
             raise ValueError(f"{name} must not contain NaN or inf")
         rows = np.ascontiguousarray(np.broadcast_to(pi, bshape + (self.K,)).reshape(-1, self.K),
-                                    dtype=self.dtype)
+                                    dtype=self.dtype if dtype is None else dtype)
         return bshape, rows, pi.dtype
 
     def apply(self, pi, *, out=None, backend="auto"):
@@ -303,7 +304,10 @@ class PreferenceOperator:
         c = as_scalar(c, "c")
         be = self._backend(backend)
         native = be == "c" and self._native_c      # the kernel reports NaN / +inf itself
-        bshape, pg, _ = self._rows(pi_for_g, "pi_for_g", check=not native)
+        # the native fused kernels take pi in float64 (a float32 operator rounds it inside the
+        # kernel where it multiplies): no round trip through the operator's dtype
+        bshape, pg, _ = self._rows(pi_for_g, "pi_for_g", check=not native,
+                                   dtype=np.float64 if native else None)
         pg = pg.astype(np.float64, copy=False)
         B = pg.shape[0]
         lp = self._vec(log_pi, "log_pi", bshape) if a != 0.0 else None
