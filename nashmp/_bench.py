@@ -1127,13 +1127,13 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
         fns[bname] = (lambda loop=loop, n=n: loop(n))
         per_call_iters[bname] = n
         rec["timing"] = "T(n) / n"
-    # rows beyond L3: the floor's read kernel over the bytes of one query (the first pbytes of
-    # P) in the same interleaved rounds, so that the floor and the loops see the same machine
-    # state (this VM's bandwidth drifts by tens of percent within minutes)
+    # rows beyond L3: the floor's read kernel (DRAM: a float64 buffer of 4x L3) in the same
+    # interleaved rounds, so that the floor and the loops see the same machine state (this VM's
+    # bandwidth drifts by tens of percent within minutes)
     floor_reads = 0
     if fns and floors is not None and pbytes > 0.75 * _l3_bytes():
         read_sum = _floor_kernels()[0]
-        buf = np.ascontiguousarray(P).reshape(-1)[:pbytes // pdtype.itemsize]
+        buf = np.ones(max(pbytes, 4 * _l3_bytes()) // 8)
         read_sum(buf)
         floor_reads = max(1, calibrate(lambda: read_sum(buf), min_time))
         fns["floor-read"] = (lambda: [read_sum(buf) for _ in range(floor_reads)])
@@ -1141,8 +1141,8 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
         t = interleaved(fns, rounds=rounds, min_time=min_time, reps={k: 1 for k in fns})
         if floor_reads:
             fr = float(np.median(t.pop("floor-read")["samples_s"])) / floor_reads
-            row["mem_floor_same_rounds_s"] = 2.0 * fr
-            row["read_GBs_same_rounds"] = pbytes / fr / 1e9
+            row["read_GBs_same_rounds"] = buf.nbytes / fr / 1e9
+            row["mem_floor_same_rounds_s"] = 2.0 * pbytes / buf.nbytes * fr
         for cname, n in per_call_iters.items():
             rec = row["results"][cname]
             if cname.startswith("nashmp-"):
