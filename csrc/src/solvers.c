@@ -452,7 +452,7 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
 #define SV_PF 64                  /* its prefetch distance, elements */
 #define SV_PF_MIN_BYTES (16 << 20) /* and the triangles it prefetches for */
 /* one column j of the SV_PK_R rows i + r (scalar: heads and tails of the vector loop) */
-#define SV_PK_COL(SFX, j)                                                                          \
+#define SV_PK_COL(j)                                                                               \
     do {                                                                                           \
         double c_ = 0.0;                                                                           \
         for (r = 0; r < SV_PK_R; r++) {                                                            \
@@ -548,7 +548,7 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
                     y[j] += s - c;                                                                 \
                 }                                                                                  \
             for (j = i + SV_PK_R; j < i + SV_PK_R + hd && j < k; j++)                              \
-                SV_PK_COL(SFX, j);                                                                 \
+                SV_PK_COL(j);                                                                      \
             for (; j + 4 <= k; j += 4) {                                                           \
                 SV_LD4_f64(xv, x + j);                                                             \
                 SV_LD4_f64(yv, y + j);                                                             \
@@ -576,9 +576,9 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
                 SV_ST(y + j, yv);                                                                  \
             }                                                                                      \
             for (; j < k; j++)                                                                     \
-                SV_PK_COL(SFX, j);                                                                 \
+                SV_PK_COL(j);                                                                      \
             SV_PK_ROWSUMS();                                                                       \
-        }                                                                                         \
+        }                                                                                          \
         for (; i < i1; i++) { /* the last rows, fewer than SV_PK_R entries each */                 \
             const TP *q0 = Pu + sv_pk_row(i, k, ld);                                               \
             double t0 = 0.0;                                                                       \
