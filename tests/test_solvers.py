@@ -274,6 +274,25 @@ def test_dense_p_read_through_upper_triangle(K, dtype, monkeypatch):
     assert stores[-1] == "dense"
 
 
+@pytest.mark.skipif("c" not in SOLVER_BACKENDS, reason="the C backend is not built")
+def test_dense_upper_triangle_same_bits_with_1_and_2_threads():
+    """K >= 384: one game's triangle products are split over threads in fixed row chunks, so the
+    iterates do not depend on the thread count (and stay the NumPy loop's within rounding)."""
+    P = random_game(400, seed=23)
+    prev = nashmp.get_num_threads()
+    try:
+        nashmp.set_num_threads(1)
+        r1 = solve_quiet(P, 0.05, max_iter=12, tol=-1, backend="c")
+        nashmp.set_num_threads(2)
+        r2 = solve_quiet(P, 0.05, max_iter=12, tol=-1, backend="c")
+    finally:
+        nashmp.set_num_threads(prev)
+    assert np.array_equal(r1.log_policy, r2.log_policy)
+    assert np.array_equal(r1.exploitability, r2.exploitability)
+    rn = solve_quiet(P, 0.05, max_iter=12, tol=-1, backend="numpy")
+    np.testing.assert_allclose(r1.log_policy, rn.log_policy, rtol=0, atol=1e-12)
+
+
 def test_history_and_callback():
     P = random_game(10, seed=9)
     u_star = newton_equilibrium(P, 0.2, np.full(10, -np.log(10)))
