@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 from _harness import (F64, NASHMP_BACKENDS, SOLVER_CASES, Unavailable, _c_reads_triangle,
-                      _nashmp_iter_fn,
-                      numpy_nash_mp, random_preference, ref_exploitability, torch_nash_mp)
+                      _nashmp_iter_fn, numpy_nash_mp, random_preference, ref_exploitability,
+                      torch_nash_mp)
 
 import nashmp
 
