@@ -751,7 +751,7 @@ typedef struct {
     double *l, *st;
     const double *lr;
     double *pi, *g, *h, *w; /* scratch */
-    double *pk;             /* SV_UPPER: the chunk buffers of a product (sv_pk_bounds) */
+    double *pk;             /* triangle products: the chunk buffers of a product (sv_pk_bounds) */
     const double *x;             /* pending product input */
     double a, b, c, beta, eta;
     int64_t left;
@@ -896,7 +896,7 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
 
 /* ---- drivers ----------------------------------------------------------------------------------- */
 
-/* A product of a dense P read through its triangle (k >= SV_ROW_MIN_K) is the sum of the parts
+/* A triangle product (packed or upper; k >= SV_ROW_MIN_K) is the sum of the parts
  * of SV_PK_NCH fixed row chunks of about equal area (bounds multiples of SV_PK_R, a function of
  * k only), each computed into its own buffer and summed in chunk order: the threads of a
  * row-parallel product take whole chunks, and the bits do not depend on the thread count. */
@@ -953,13 +953,9 @@ static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, doubl
     const double *x4[4];
     double *y4[4];
     int q, bad = 0;
-    if (cf->packed) { /* whole products (r0 = 0, r1 = k), chunk after chunk; nv = 1 for SV_UPPER */
+    if (cf->packed) { /* whole products (r0 = 0, r1 = k), chunk after chunk */
         int64_t bd[SV_PK_NCH + 1];
-        int c, nch = cf->packed == SV_UPPER ? sv_pk_bounds(cf->k, bd) : 1;
-        if (nch == 1) {
-            bd[0] = 0;
-            bd[1] = cf->k;
-        }
+        int c, nch = sv_pk_bounds(cf->k, bd);
         for (q = 0; q < nv; q++) {
             for (c = 0; c < nch; c++)
                 sv_pk_chunk(cf, P, xs[q], ys[q], buf, bd, c);
@@ -984,7 +980,7 @@ static int sv_mv(const sv_cfg *cf, const void *P, const double *const *xs, doubl
 static int64_t sv_game_doubles(const sv_cfg *cf)
 {
     int64_t bd[SV_PK_NCH + 1];
-    const int nch = cf->packed == SV_UPPER ? sv_pk_bounds(cf->k, bd) : 1;
+    const int nch = cf->packed ? sv_pk_bounds(cf->k, bd) : 1;
     return (3 + nch) * ((cf->k + 7) / 8 * 8) + 8;
 }
 
@@ -1078,7 +1074,7 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
                      : 1.0 + 2.0 * (cf->max_iter < 1000000 ? (double)cf->max_iter : 1e6));
     nt = nashmp_threads_for(work);
     /* games mode wastes threads when the units do not fill them evenly */
-    rowmode = nt > 1 && cf->packed != SV_PACKED && k >= SV_ROW_MIN_K &&
+    rowmode = nt > 1 && k >= SV_ROW_MIN_K &&
               5 * nunits < 4 * ((nunits + nt - 1) / nt) * (int64_t)nt;
     /* triangle products are not made for 4 vectors in one pass: a shared P for several games
        is read whole (4 products per pass) */
@@ -1106,7 +1102,7 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
         const double *xs[SV_GROUP];
         double *ys[SV_GROUP];
         int64_t nrb = (k + SV_ROW_BLOCK - 1) / SV_ROW_BLOCK, bd[SV_PK_NCH + 1];
-        const int nch = cf->packed == SV_UPPER ? sv_pk_bounds(k, bd) : 0;
+        const int nch = cf->packed ? sv_pk_bounds(k, bd) : 0;
 #pragma omp parallel num_threads(nt)
         {
             int64_t uu, rb;
@@ -1122,13 +1118,16 @@ static int sv_drive(const sv_cfg *cf, const int64_t *idx, int64_t n)
                     nv = sv_gather(gs, pend, ng, xs, ys, who);
                 }
                 while (nv > 0) {
-                    if (cf->packed == SV_UPPER) { /* whole chunks per thread (nv = 1) */
+                    if (cf->packed) { /* whole chunks per thread, one vector after another */
+                        int q;
+                        for (q = 0; q < nv; q++) {
 #pragma omp for schedule(static)
-                        for (rb = 0; rb < nch; rb++)
-                            sv_pk_chunk(cf, gs[who[0]].P, xs[0], ys[0], gs[who[0]].pk, bd,
-                                        (int)rb);
+                            for (rb = 0; rb < nch; rb++)
+                                sv_pk_chunk(cf, gs[who[0]].P, xs[q], ys[q], gs[who[q]].pk, bd,
+                                            (int)rb);
 #pragma omp single
-                        mask = sv_pk_combine(k, ys[0], gs[who[0]].pk, bd, nch);
+                            mask |= sv_pk_combine(k, ys[q], gs[who[q]].pk, bd, nch) << q;
+                        }
                     } else {
 #pragma omp for schedule(static) reduction(| : mask)
                         for (rb = 0; rb < nrb; rb++) {

@@ -1267,10 +1267,11 @@ static void test_upper(void)
              NASHMP_ERR_INVALID_STRIDE);
 }
 
-/* nashmp_solve_upper_*: the same bits with 1 and 2 threads, for one game (row-parallel chunks
- * of the triangle) and for 3 games with their own P (fewer units than threads: row-parallel
- * too); and the dense solver's iterates within rounding. k = 450 >= SV_ROW_MIN_K. */
-static void test_upper_threads(void)
+/* nashmp_solve_upper_* and _packed_*: the same bits with 1 and 2 threads, for one game
+ * (row-parallel chunks of the triangle), for 3 games with their own P (fewer units than threads:
+ * row-parallel too) and for 2 games sharing a packed triangle (2 vectors per product); and the
+ * dense solver's iterates within rounding. k = 450 >= SV_ROW_MIN_K. */
+static void test_triangle_threads(void)
 {
     enum { K = 450, B = 3 };
     double *P = malloc(sizeof(double) * B * K * K);
@@ -1320,6 +1321,51 @@ static void test_upper_threads(void)
                                     1e-9, lb, K, NULL, 0, ib, nb, eb, ab),
              NASHMP_OK);
     CHECK(max_abs_diff(la, lb, B * K) <= 1e-12, "upper vs dense: %g", max_abs_diff(la, lb, B * K));
+    { /* packed storage: the same chunks; a shared triangle for 2 games (2 vectors per product) */
+        const int64_t npk = (int64_t)K * (K - 1) / 2;
+        double *Pu = malloc(sizeof(double) * B * npk);
+        int64_t o, y, j;
+        for (i = 0; i < B; i++)
+            for (o = 0, y = 0; y < K; y++)
+                for (j = y + 1; j < K; j++, o++)
+                    Pu[i * npk + o] = P[(size_t)i * K * K + y * K + j];
+        for (int nt = 1; nt <= 2; nt++) {
+            double *l = nt == 1 ? lb : lc, *e = nt == 1 ? eb : ec;
+            int64_t *it = nt == 1 ? ib : ic, *nq = nt == 1 ? nb : nc;
+            uint8_t *ac_ = nt == 1 ? ab : ac;
+            nashmp_set_num_threads(nt);
+            for (i = 0; i < B; i++) {
+                it[i] = nq[i] = 0;
+                ac_[i] = 1;
+            }
+            memcpy(l, l0, sizeof lb);
+            CHECK_ST(nashmp_solve_packed_f64(Pu, npk, lr, 0, beta, eta, B, K, NASH_MP, 30, 7,
+                                             1e-9, l, K, NULL, 0, it, nq, e, ac_),
+                     NASHMP_OK);
+        }
+        CHECK(memcmp(lb, lc, sizeof lb) == 0 && memcmp(eb, ec, sizeof eb) == 0,
+              "packed: 1 vs 2 threads differ (own triangles)");
+        CHECK(max_abs_diff(la, lb, B * K) <= 1e-12, "packed vs upper: %g",
+              max_abs_diff(la, lb, B * K));
+        for (int nt = 1; nt <= 2; nt++) { /* games 0 and 1 on the triangle of game 0 */
+            double *l = nt == 1 ? lb : lc, *e = nt == 1 ? eb : ec;
+            int64_t *it = nt == 1 ? ib : ic, *nq = nt == 1 ? nb : nc;
+            uint8_t *ac_ = nt == 1 ? ab : ac;
+            nashmp_set_num_threads(nt);
+            for (i = 0; i < 2; i++) {
+                it[i] = nq[i] = 0;
+                ac_[i] = 1;
+            }
+            memcpy(l, l0, sizeof(double) * 2 * K);
+            CHECK_ST(nashmp_solve_packed_f64(Pu, 0, lr, 0, beta, eta, 2, K, NASH_MP, 30, 7,
+                                             1e-9, l, K, NULL, 0, it, nq, e, ac_),
+                     NASHMP_OK);
+        }
+        nashmp_set_num_threads(nt0);
+        CHECK(memcmp(lb, lc, sizeof(double) * 2 * K) == 0 && memcmp(eb, ec, 2 * sizeof(double)) == 0,
+              "packed: 1 vs 2 threads differ (a shared triangle, 2 games)");
+        free(Pu);
+    }
     free(P);
 }
 
@@ -1338,7 +1384,7 @@ int main(void)
     test_bad_args();
     test_packed();
     test_upper();
-    test_upper_threads();
+    test_triangle_threads();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

@@ -254,8 +254,9 @@ NASHMP_API int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double 
  * values (as nashmp_packed_apply_*), and P[j, i] = 1 - P[i, j], P[i, i] = 1/2 by definition. One
  * product reads half the bytes of the dense one. ldP = 0 shares one triangle, else ldP >=
  * k(k-1)/2 (NASHMP_ERR_INVALID_STRIDE); Pu must be non-NULL even for k = 1. Every other argument
- * and status as in nashmp_solve_dense_* / nashmp_exploitability_dense_*. Products are not split
- * over threads within a game (OpenMP runs over games). */
+ * and status as in nashmp_solve_dense_* / nashmp_exploitability_dense_*. For k >= 384 a product
+ * is the ordered sum of 8 fixed row chunks of the triangle, which threads share when there are
+ * fewer games than threads: the bits do not depend on the thread count. */
 NASHMP_API int nashmp_solve_packed_f64(const double *Pu, int64_t ldP, const double *log_ref,
                                        int64_t ldref, const double *beta, const double *eta,
                                        int64_t batch, int64_t k, int method, int64_t max_iter,
