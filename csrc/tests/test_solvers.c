@@ -1053,6 +1053,36 @@ static void test_bad_args(void)
  * method; the iterates equal those of the dense solver (same updates, rounding of the products
  * only), Nash-MP reaches the Newton pi*, exploitability agrees with the long double formula; bad
  * strides and pointers. */
+/* Two runs of method m side by side (games with their own P, stride k*k): the step sizes e, the
+ * counters and flags reset, both start from l0, and the state (OMWU: g(pi_0) = P exp(l0) from P
+ * or from its float copy Pf; otherwise -inf). */
+static void start_pair(int m, int f32, const double *P, const float *Pf, const double *l0, int B,
+                       int k, double *e, double *la, double *lb, double *sa, double *sb,
+                       int64_t *ita, int64_t *itb, int64_t *nqa, int64_t *nqb, uint8_t *aca,
+                       uint8_t *acb)
+{
+    const int64_t kk = (int64_t)k * k;
+    int i, y, j;
+    for (i = 0; i < B; i++) {
+        e[i] = (m == OMD || m == OMWU || m == EXTRAGRADIENT) ? 0.5 : 2.0;
+        ita[i] = itb[i] = nqa[i] = nqb[i] = 0;
+        aca[i] = acb[i] = 1;
+    }
+    memcpy(la, l0, sizeof(double) * B * k);
+    memcpy(lb, l0, sizeof(double) * B * k);
+    for (i = 0; i < B * k; i++)
+        sa[i] = sb[i] = -INFINITY;
+    if (m == OMWU)
+        for (i = 0; i < B; i++)
+            for (y = 0; y < k; y++) {
+                double g = 0.0;
+                for (j = 0; j < k; j++)
+                    g += (f32 ? (double)Pf[i * kk + y * k + j] : P[i * kk + y * k + j]) *
+                         exp(l0[i * k + j]);
+                sa[i * k + y] = sb[i * k + y] = g;
+            }
+}
+
 static void test_packed(void)
 {
     enum { KMAX = 40, B = 2, NPK = KMAX * (KMAX - 1) / 2 };
@@ -1080,27 +1110,9 @@ static void test_packed(void)
         }
         for (f32 = 0; f32 < 2; f32++)
             for (m = NASH_MP; m <= SPPO; m++) {
-                double e[B] = {2.0, 2.0}, d;
-                if (m == OMD || m == OMWU || m == EXTRAGRADIENT)
-                    e[0] = e[1] = 0.5;
-                for (i = 0; i < B; i++) {
-                    ita[i] = itb[i] = nqa[i] = nqb[i] = 0;
-                    aca[i] = acb[i] = 1;
-                }
-                memcpy(la, l0, sizeof(double) * B * k);
-                memcpy(lb, l0, sizeof(double) * B * k);
-                for (i = 0; i < B * k; i++)
-                    sa[i] = sb[i] = -INFINITY;
-                if (m == OMWU) /* g(pi_0) */
-                    for (i = 0; i < B; i++)
-                        for (y = 0; y < k; y++) {
-                            double g = 0.0;
-                            for (j = 0; j < k; j++)
-                                g += (f32 ? (double)Pf[i * k * k + y * k + j]
-                                          : P[i * k * k + y * k + j]) *
-                                     exp(l0[i * k + j]);
-                            sa[i * k + y] = sb[i * k + y] = g;
-                        }
+                double e[B], d;
+                start_pair(m, f32, P, Pf, l0, B, k, e, la, lb, sa, sb, ita, itb, nqa, nqb, aca,
+                           acb);
                 if (f32) {
                     CHECK_ST(nashmp_solve_dense_f32(Pf, (int64_t)k * k, lr, k, beta, e, B, k, m,
                                                     40, 7, 1e-12, la, k, sa, k, ita, nqa, exa, aca),
@@ -1201,26 +1213,9 @@ static void test_upper(void)
                 Qf[i] = c > r || !big ? Pf[i] : NAN;
             }
             for (m = NASH_MP; m <= SPPO; m++) {
-                double e[B] = {2.0, 2.0}, d;
-                if (m == OMD || m == OMWU || m == EXTRAGRADIENT)
-                    e[0] = e[1] = 0.5;
-                for (i = 0; i < B; i++) {
-                    ita[i] = itb[i] = nqa[i] = nqb[i] = 0;
-                    aca[i] = acb[i] = 1;
-                }
-                memcpy(la, l0, sizeof(double) * B * k);
-                memcpy(lb, l0, sizeof(double) * B * k);
-                for (i = 0; i < B * k; i++)
-                    sa[i] = sb[i] = -INFINITY;
-                if (m == OMWU) /* g(pi_0) */
-                    for (i = 0; i < B; i++)
-                        for (y = 0; y < k; y++) {
-                            double g = 0.0;
-                            for (j = 0; j < k; j++)
-                                g += (f32 ? (double)Pf[i * kk + y * k + j] : P[i * kk + y * k + j]) *
-                                     exp(l0[i * k + j]);
-                            sa[i * k + y] = sb[i * k + y] = g;
-                        }
+                double e[B], d;
+                start_pair(m, f32, P, Pf, l0, B, k, e, la, lb, sa, sb, ita, itb, nqa, nqb, aca,
+                           acb);
                 if (f32) {
                     CHECK_ST(nashmp_solve_dense_f32(Pf, kk, lr, k, beta, e, B, k, m, 30, 7, 1e-12,
                                                     la, k, sa, k, ita, nqa, exa, aca),
