@@ -1,7 +1,11 @@
 """The iteration loop of :func:`nashmp.solve` for matrix-free preference operators.
 
 At large K one iteration costs milliseconds to seconds, so the loop runs in Python and each prox
-step is one fused native call (``PreferenceOperator.mirror_step``: apply + normalize + exp).
+step is one fused native call (``PreferenceOperator.mirror_step``: apply + normalize + exp). On
+the C backend a :class:`~nashmp.operators.LowRankSkew` game carries the moments
+``(V^T pi, U^T pi, sum pi)`` of each step's output into the step that queries it
+(``LowRankSkew._mirror_step_q``): the factors are read once per query instead of twice, for the
+methods whose queries are the previous step's outputs (Nash-MP, extragradient, OMD, MMD, SPPO).
 The updates, coefficients (``_methods.coefficients``), query counting (``QUERIES_PER_ITER``),
 check schedule (every ``check_every`` iterations and after the last) and result object are those
 of the dense path, so ``solve(op)`` and ``solve(op.todense())`` give the same iterates.
@@ -41,6 +45,12 @@ class _OpLoop:
         self.mid, self.be = METHOD_ID[method], backend
         self.pi = np.exp(l)
         self.state = None
+        # carried low-rank moments of pi (valid where qok), for the methods that query outputs
+        self.q = self.qok = None
+        if (self.mid in TWO_STEP or self.mid in (2, 3, 6)) and hasattr(op, "_mirror_step_q") \
+                and op._backend(backend) == "c":
+            self.q = np.empty((l.shape[0], 2 * op.r + 1))
+            self.qok = np.zeros(l.shape[0], bool)
         if self.mid == 4:                                  # omwu: previous g, g(pi_0) at start
             self.state = op.apply(self.pi, backend=backend).astype(np.float64)
         elif self.mid == 6:                                # sppo: log of the summed iterates
@@ -64,7 +74,19 @@ class _OpLoop:
         pi = self.pi if whole else self.pi[rows]
         new = np.empty_like(l)
         pnew = np.empty_like(l)
-        if mid in TWO_STEP:                                  # nash_mp, extragradient
+        if self.q is not None:                               # C low-rank: carried moments
+            qin = self.q[rows] if self.qok[rows].all() else None
+            qn = np.empty((rows.size, self.q.shape[1]))
+            lrb = lr if b != 0.0 else None
+            if mid in TWO_STEP:
+                ph, qh = np.empty_like(l), np.empty_like(qn)
+                op._mirror_step_q(l, lrb, pi, qin, a, b, c, new, ph, qh)
+                op._mirror_step_q(l, lrb, ph, qh, a, b, c, new, pnew, qn)
+            else:                                            # omd, mmd, sppo
+                op._mirror_step_q(l, lrb, pi, qin, a, b, c, new, pnew, qn)
+            self.q[rows] = qn
+            self.qok[rows] = True
+        elif mid in TWO_STEP:                                # nash_mp, extragradient
             ph = np.empty_like(l)
             op.mirror_step(l, lr, pi, a, b, c, out=new, pi_out=ph, backend=be)
             op.mirror_step(l, lr, ph, a, b, c, out=new, pi_out=pnew, backend=be)

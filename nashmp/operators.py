@@ -66,6 +66,10 @@ def _cstatus(st, what):
     _check(st, what, " (and every prox-step row needs an entry above -inf)")
 
 
+_FUSED_BAD = ("log_pi, log_ref and pi_for_g must not contain NaN or +inf, a coefficient times "
+              "-inf must not give +inf, and every row of z needs an entry above -inf")
+
+
 def _sigmoid(x):
     """Logistic function without overflow (float64)."""
     x = np.asarray(x, dtype=np.float64)
@@ -325,9 +329,7 @@ class PreferenceOperator:
             pres = pwork = pw = None
         st = self._fused(be, pg, lp, lr, a, b, c, w, pw)
         if st:
-            raise ValueError("log_pi, log_ref and pi_for_g must not contain NaN or +inf, a "
-                             "coefficient times -inf must not give +inf, and every row of z needs "
-                             "an entry above -inf")
+            raise ValueError(_FUSED_BAD)
         self.n_applications += 1
         self.n_queries += B
         if work is not res:
@@ -685,6 +687,31 @@ class LowRankSkew(PreferenceOperator):
         return fn(Up, Vp, 2 * self.r, self.r, _cptr(ffi, pg), K, _cptr(ffi, lp),
                   K if lp is not None else 0, _cptr(ffi, lr), K if lr is not None else 0, B, K,
                   a, b, c, _cptr(ffi, w), K, _cptr(ffi, pw), K)
+
+    def _mirror_step_q(self, lp, lr, pg, q_in, a, b, c, w, pw, q_out):
+        """The C fused step with carried moments ``q = (V^T pi, U^T pi, sum pi)`` (``(B, 2r+1)``
+        float64): from ``q_in`` (moments of ``pg``, which is then not read) when given, else from
+        ``pg``; ``q_out`` receives the moments of ``pw = exp(w)``, so that chaining them reads the
+        factors once per query (``nashmp_lowrank_mirror_step_q_*``). Internal to the operator
+        solve loop: every array is a C-contiguous float64 ``(B, K)`` (or ``(B, 2r+1)``) array,
+        ``lp``/``lr`` None when their coefficient is 0. Raises ValueError as ``mirror_step``."""
+        ffi, lib = _backend.c_lib()
+        B, K = w.shape
+        nq = 2 * self.r + 1
+        f64 = self.dtype == _F64
+        fn = lib.nashmp_lowrank_mirror_step_q_f64 if f64 else \
+            lib.nashmp_lowrank_mirror_step_q_f32
+        Up = _cptr(ffi, self.W)
+        Vp = ffi.cast("double *" if f64 else "float *", Up) + self.r
+        st = fn(Up, Vp, 2 * self.r, self.r, _cptr(ffi, None if q_in is not None else pg), K,
+                _cptr(ffi, q_in), nq, _cptr(ffi, lp), K if lp is not None else 0,
+                _cptr(ffi, lr), K if lr is not None else 0, B, K, a, b, c, _cptr(ffi, w), K,
+                _cptr(ffi, pw), K, _cptr(ffi, q_out), nq)
+        if st == _NONFINITE:
+            raise ValueError(_FUSED_BAD)
+        _check(st, "the low-rank step's arguments")
+        self.n_applications += 1
+        self.n_queries += B
 
 
 # ---------------------------------------------------------------------------------------------

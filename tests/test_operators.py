@@ -212,16 +212,34 @@ def test_inputs_not_modified():
 METHODS = ("nash_mp", "nash_md", "omd", "mmd", "omwu", "extragradient", "sppo", "prox_point")
 
 
+@pytest.mark.parametrize("kind", ("embedding", "lowrank"))
 @pytest.mark.parametrize("method", METHODS)
-def test_solve_on_operator_equals_solve_on_dense(method):
-    """Same iterates, iterations and query counts as the dense path, for every method."""
-    op, D = _make("embedding", 40, np.float64, seed=5)
+def test_solve_on_operator_equals_solve_on_dense(method, kind, monkeypatch):
+    """Same iterates, iterations and query counts as the dense path, for every method (the C
+    low-rank loop carrying the factor moments from step to step included)."""
+    op, D = _make(kind, 40, np.float64, seed=5)
     kw = dict(max_iter=60 if method in ("nash_md", "sppo", "omd", "mmd") else 400, tol=1e-9,
               check_every=5)
+    calls = []
+    if kind == "lowrank":
+        real = O.LowRankSkew._mirror_step_q
+
+        def spy(self, lp, lr, pg, q_in, *args):
+            calls.append(q_in is not None)
+            return real(self, lp, lr, pg, q_in, *args)
+        monkeypatch.setattr(O.LowRankSkew, "_mirror_step_q", spy)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         r_op = nashmp.solve(op, 0.1, method=method, **kw)
         r_d = nashmp.solve(D, 0.1, method=method, **kw)
+    carried = kind == "lowrank" and "c" in BACKENDS
+    if carried and method in ("nash_mp", "extragradient", "omd", "mmd", "sppo"):
+        # every query went through the carried step; only the first started from pi itself
+        assert len(calls) == int(r_op.n_queries) and calls[0] is False and all(calls[1:])
+    elif carried and method == "prox_point":                # its inner solves (mmd steps)
+        assert calls and calls[0] is False and any(calls)
+    else:                                                   # mixtures / optimistic queries
+        assert not calls
     np.testing.assert_allclose(r_op.log_policy, r_d.log_policy, atol=1e-11, rtol=0)
     assert np.array_equal(r_op.n_queries, r_d.n_queries)
     assert np.array_equal(r_op.nit, r_d.nit)
@@ -382,6 +400,73 @@ def test_bad_inputs():
         O.BradleyTerry(np.zeros(100)).todense(max_K=50)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_lowrank_step_carried_moments(dtype):
+    """nashmp_lowrank_mirror_step_q_*: q_out equals the moments (V^T pi, U^T pi, sum pi) of the
+    new policy computed in NumPy float64; the step from those moments equals the step from the
+    policy; the output itself is the plain step's, bit for bit; the same bits on 1 and 2 threads;
+    a sub-block of impossible actions, several chunks and a batch of 2 games."""
+    if "c" not in BACKENDS:
+        pytest.skip("no C backend")
+    rng = np.random.default_rng(3)
+    K, r, B = 40_000, 8, 2                              # 3 chunks of 16384 rows, 79 sub-blocks
+    U = (0.3 * rng.standard_normal((K, r)) / np.sqrt(r)).astype(dtype)
+    V = (0.3 * rng.standard_normal((K, r)) / np.sqrt(r)).astype(dtype)
+    op = O.LowRankSkew(U, V, check=False)
+    Uf, Vf = op.U.astype(np.float64), op.V.astype(np.float64)
+    lp = rng.standard_normal((B, K)) - np.log(K)
+    lp[0, 1024:2048] = -np.inf                          # whole sub-blocks without support
+    lp[1, 5] = -np.inf
+    lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)
+    lr = np.full((B, K), -np.log(K))
+    pi = np.exp(lp)
+    a, b, c = 0.7, 0.3, 1.9
+
+    def moments(p):
+        return np.concatenate([p @ Vf, p @ Uf, p.sum(axis=1, keepdims=True)], axis=1)
+
+    def close(q, p):    # relative to the sums of |terms| (moments cancel)
+        scale = np.concatenate([p @ np.abs(Vf), p @ np.abs(Uf), p.sum(axis=1, keepdims=True)],
+                               axis=1)
+        assert np.all(np.abs(q - moments(p)) <= rtol * scale)
+
+    def step_q(pg, q_in, threads=None):
+        w, pw, q = np.empty((B, K)), np.empty((B, K)), np.full((B, 2 * r + 1), 7.0)
+        old = nashmp.get_num_threads()
+        if threads:
+            nashmp.set_num_threads(threads)
+        try:
+            op._mirror_step_q(lp, lr, pg, q_in, a, b, c, w, pw, q)
+        finally:
+            nashmp.set_num_threads(old)
+        return w, pw, q
+
+    w1, p1, q1 = step_q(pi, None)
+    ref = op.mirror_step(lp, lr, pi, a, b, c)
+    assert np.array_equal(w1, ref)                       # the output is the plain step's
+    np.testing.assert_allclose(p1, np.exp(w1), rtol=1e-15, atol=0)
+    assert np.all(p1[0, 1024:2048] == 0)
+    rtol = 1e-12 if dtype == np.float64 else 1e-6       # f32: weights rounded to float
+    close(q1, p1)
+    # from the carried moments (pi_for_g unread) = from the policy they describe
+    w2, p2, q2 = step_q(None, q1)
+    ref2 = op.mirror_step(lp, lr, p1, a, b, c)
+    np.testing.assert_allclose(w2, ref2, atol=1e-12 if dtype == np.float64 else 1e-6, rtol=0)
+    close(q2, p2)
+    # thread count: same bits
+    for th in (1, 2):
+        wt, pt, qt = step_q(None, q1, threads=th)
+        assert np.array_equal(wt, w2) and np.array_equal(qt, q2)
+    # a bad row: ValueError, and its moments are not written
+    lp_bad = lp.copy()
+    lp_bad[1, 7] = np.nan
+    w, pw, q = np.empty((B, K)), np.empty((B, K)), np.full((B, 2 * r + 1), 7.0)
+    with pytest.raises(ValueError, match="NaN"):
+        op._mirror_step_q(lp_bad, lr, pi, None, a, b, c, w, pw, q)
+    assert np.all(q[1] == 7.0)
+    np.testing.assert_allclose(q[0], q1[0], rtol=0, atol=0)
+
+
 def test_c_abi_bad_arguments():
     if "c" not in BACKENDS:
         pytest.skip("no C backend")
@@ -406,6 +491,16 @@ def test_c_abi_bad_arguments():
     assert lib.nashmp_bradley_terry_apply_f64(p(pi), p(pi), 4, 2 ** 62, 4, p(out), 4) == -3
     assert lib.nashmp_lowrank_mirror_step_f64(p(E), p(E), 2, 2, p(pi), 4, N, 0, N, 0, 1, 4,
                                               0.0, 0.0, float("inf"), p(out), 4, N, 0) == -6
+    # carried moments: pi_g or q_in; rows of 2r+1 = 5
+    q = np.zeros((2, 5))
+    step_q = lib.nashmp_lowrank_mirror_step_q_f64
+    assert step_q(p(E), p(E), 2, 2, N, 4, p(q), 5, N, 0, N, 0, 1, 4, 0.0, 0.0, 1.0, p(out), 4,
+                  N, 0, p(q), 5) == 0
+    assert step_q(p(E), p(E), 2, 2, N, 4, N, 5, N, 0, N, 0, 1, 4, 0.0, 0.0, 1.0, p(out), 4,
+                  N, 0, N, 0) == -1
+    out2 = np.empty((2, 4))
+    assert step_q(p(E), p(E), 2, 2, p(pi), 0, N, 0, N, 0, N, 0, 2, 4, 0.0, 0.0, 1.0, p(out2),
+                  4, N, 0, p(q), 4) == -4
 
 
 # ---- memory: O(K d), never K x K ----------------------------------------------------------------

@@ -78,9 +78,10 @@ NASHMP_HOT static void nashmp_opf_norm_chunks(double *out, double *po, int64_t k
     }
 }
 
-/* Merges the chunk states and normalizes; 1 if the row is invalid (NaN/+inf, or all -inf). */
+/* Merges the chunk states and normalizes; 1 if the row is invalid (NaN/+inf, or all -inf).
+ * ls_out (may be NULL) receives the log-sum-exp subtracted. */
 static int nashmp_opf_normalize(double *out, double *po, int64_t k, const nashmp_ms *ms,
-                                int64_t nch, int nt)
+                                int64_t nch, int nt, double *ls_out)
 {
     nashmp_ms st = nashmp_ms_init();
     double ls;
@@ -90,6 +91,8 @@ static int nashmp_opf_normalize(double *out, double *po, int64_t k, const nashmp
     if (st.m != st.m || st.m == NASHMP_INF_F64 || st.m == -NASHMP_INF_F64)
         return 1;
     ls = st.m + nashmp_log_pos_f64(st.s);
+    if (ls_out)
+        *ls_out = ls;
     if (nt <= 1 || nch < 2) {
         nashmp_opf_norm_chunks(out, po, k, ls, 0, nch);
     } else {
@@ -131,7 +134,7 @@ static int nashmp_opf_finish(const double *lp, const double *lr, double *out, do
             nashmp_opf_zchunks(lp, lr, out, k, a, b, c, ms, c0, c1);
         }
     }
-    bad = nashmp_opf_normalize(out, po, k, ms, nch, nt);
+    bad = nashmp_opf_normalize(out, po, k, ms, nch, nt, NULL);
     free(ms);
     return bad;
 }
@@ -139,9 +142,15 @@ static int nashmp_opf_finish(const double *lp, const double *lr, double *out, do
 /* Argument check shared by the fused entry points (after the operator's own checks). */
 #define NASHMP_OPF_CHECK(batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out, ldo, pi_out,  \
                          ldpo, a, b, c)                                                        \
+    NASHMP_OPF_CHECK_PG(NASHMP_ARR_IN, batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out, \
+                        ldo, pi_out, ldpo, a, b, c)
+
+/* The same with the flags of pi_g given (NASHMP_ARR_UNUSED when the step does not read it). */
+#define NASHMP_OPF_CHECK_PG(pg_flags, batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out,  \
+                            ldo, pi_out, ldpo, a, b, c)                                        \
     do {                                                                                       \
         int st_;                                                                               \
-        NASHMP_CHECK(batch, k, double, NASHMP_IN(pi_g, ldpg),                                  \
+        NASHMP_CHECK(batch, k, double, {(const void *)(pi_g), (ldpg), (pg_flags)},             \
                      {(const void *)(log_pi), (ldpi),                                          \
                       (a) != 0.0 ? NASHMP_ARR_IN : NASHMP_ARR_UNUSED},                         \
                      {(const void *)(log_ref), (ldref),                                        \

@@ -4,7 +4,10 @@
  *   pass 2: g_y = S/2 + u_y.(V^T pi) - v_y.(U^T pi), row chunks in parallel.
  * Both passes stream U and V from memory (the kernel is bandwidth bound for large k). The fused
  * prox step computes z = a*log_pi + b*log_ref + c*g and each chunk's (max, sum) in pass 2, then
- * normalizes (operators_fused.h).
+ * normalizes (operators_fused.h). The step with carried moments (the _q entry points) skips
+ * pass 1 when given q = (V^T pi, U^T pi, sum pi) and returns the moments of the new policy,
+ * accumulated in pass 2 over sub-blocks still in cache (weights exp(z - sub-block max), rescaled
+ * by exp(max - lse(z)) at the end): a chain of steps then reads U and V once per query.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 
 
 #define LR_BLOCK 64 /* rows summed in the data type before the double accumulators */
+#define LR_SUB 512  /* pass 2 sub-block: rows swept again (from cache) for the carried moments */
 
 #ifdef NASHMP_VEXT
 /*
@@ -99,18 +103,26 @@ NASHMP_INLINE void lr_rows_group_f64(const double *U, const double *V, int64_t l
 #define T double
 #define SFX(n) n##_f64
 #define LR_GROUP 4
+#define LR_VT nashmp_v4d
+#define LR_W 4
 #include "operators_lowrank_impl.h"
 #undef T
 #undef SFX
 #undef LR_GROUP
+#undef LR_VT
+#undef LR_W
 
 #define T float
 #define SFX(n) n##_f32
 #define LR_GROUP 8
+#define LR_VT nashmp_v8f
+#define LR_W 8
 #include "operators_lowrank_impl.h"
 #undef T
 #undef SFX
 #undef LR_GROUP
+#undef LR_VT
+#undef LR_W
 
 #define LR_CHECK(T)                                                                            \
     do {                                                                                       \
@@ -150,11 +162,9 @@ int nashmp_lowrank_mirror_step_f64(const double *U, const double *V, int64_t ldf
                                    int64_t batch, int64_t k, double a, double b, double c,
                                    double *out, int64_t ldo, double *pi_out, int64_t ldpo)
 {
-    NASHMP_OPF_CHECK(batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out, ldo, pi_out, ldpo,
-                     a, b, c);
-    LR_CHECK(double);
-    return lr_step_f64(U, V, ldf, r, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, batch, k, a, b, c,
-                       out, ldo, pi_out, ldpo);
+    return nashmp_lowrank_mirror_step_q_f64(U, V, ldf, r, pi_g, ldpg, NULL, 0, log_pi, ldpi,
+                                            log_ref, ldref, batch, k, a, b, c, out, ldo, pi_out,
+                                            ldpo, NULL, 0);
 }
 
 int nashmp_lowrank_mirror_step_f32(const float *U, const float *V, int64_t ldf, int64_t r,
@@ -163,9 +173,46 @@ int nashmp_lowrank_mirror_step_f32(const float *U, const float *V, int64_t ldf, 
                                    int64_t batch, int64_t k, double a, double b, double c,
                                    double *out, int64_t ldo, double *pi_out, int64_t ldpo)
 {
-    NASHMP_OPF_CHECK(batch, k, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, out, ldo, pi_out, ldpo,
-                     a, b, c);
-    LR_CHECK(float);
-    return lr_step_f32(U, V, ldf, r, pi_g, ldpg, log_pi, ldpi, log_ref, ldref, batch, k, a, b, c,
-                       out, ldo, pi_out, ldpo);
+    return nashmp_lowrank_mirror_step_q_f32(U, V, ldf, r, pi_g, ldpg, NULL, 0, log_pi, ldpi,
+                                            log_ref, ldref, batch, k, a, b, c, out, ldo, pi_out,
+                                            ldpo, NULL, 0);
+}
+
+/* Checks of the _q entry points: pi_g unused when q_in is given; q_in, q_out rows of 2r+1. */
+#define LR_Q_CHECK(T)                                                                          \
+    do {                                                                                       \
+        NASHMP_OPF_CHECK_PG(q_in ? NASHMP_ARR_UNUSED : NASHMP_ARR_IN, batch, k, pi_g, ldpg,    \
+                            log_pi, ldpi, log_ref, ldref, out, ldo, pi_out, ldpo, a, b, c);    \
+        LR_CHECK(T);                                                                           \
+        NASHMP_CHECK(batch, 2 * r + 1, double,                                                 \
+                     {(const void *)q_in, ldqi,                                                \
+                      q_in ? NASHMP_ARR_IN : NASHMP_ARR_UNUSED},                               \
+                     {(const void *)q_out, ldqo,                                               \
+                      q_out ? NASHMP_ARR_OUT : NASHMP_ARR_UNUSED});                            \
+    } while (0)
+
+int nashmp_lowrank_mirror_step_q_f64(const double *U, const double *V, int64_t ldf, int64_t r,
+                                     const double *pi_g, int64_t ldpg, const double *q_in,
+                                     int64_t ldqi, const double *log_pi, int64_t ldpi,
+                                     const double *log_ref, int64_t ldref, int64_t batch,
+                                     int64_t k, double a, double b, double c, double *out,
+                                     int64_t ldo, double *pi_out, int64_t ldpo, double *q_out,
+                                     int64_t ldqo)
+{
+    LR_Q_CHECK(double);
+    return lr_step_f64(U, V, ldf, r, pi_g, ldpg, q_in, ldqi, log_pi, ldpi, log_ref, ldref, batch,
+                       k, a, b, c, out, ldo, pi_out, ldpo, q_out, ldqo);
+}
+
+int nashmp_lowrank_mirror_step_q_f32(const float *U, const float *V, int64_t ldf, int64_t r,
+                                     const double *pi_g, int64_t ldpg, const double *q_in,
+                                     int64_t ldqi, const double *log_pi, int64_t ldpi,
+                                     const double *log_ref, int64_t ldref, int64_t batch,
+                                     int64_t k, double a, double b, double c, double *out,
+                                     int64_t ldo, double *pi_out, int64_t ldpo, double *q_out,
+                                     int64_t ldqo)
+{
+    LR_Q_CHECK(float);
+    return lr_step_f32(U, V, ldf, r, pi_g, ldpg, q_in, ldqi, log_pi, ldpi, log_ref, ldref, batch,
+                       k, a, b, c, out, ldo, pi_out, ldpo, q_out, ldqo);
 }

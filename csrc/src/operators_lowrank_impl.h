@@ -35,16 +35,46 @@ NASHMP_INLINE void SFX(lr_pass1_fixed)(const T *U, const T *V, int64_t ldf, int6
     for (b0 = i0; b0 < i1; b0 += LR_BLOCK) {
         const int64_t b1 = b0 + LR_BLOCK < i1 ? b0 + LR_BLOCK : i1;
         T bv[LR_FIXED_MAX], bu[LR_FIXED_MAX];
-        for (q = 0; q < r; q++)
-            bv[q] = bu[q] = (T)0;
-        for (i = b0; i < b1; i++) {
-            const T *Ui = U + i * ldf, *Vi = V + i * ldf;
-            const T p = (T)pid[i];
-            for (q = 0; q < r; q++) {
-                bv[q] += Vi[q] * p;
-                bu[q] += Ui[q] * p;
+#ifdef NASHMP_VEXT
+        if (r % LR_W == 0) { /* as vectors, even and odd rows apart (two dependency chains) */
+            LR_VT vv[2][LR_FIXED_MAX / LR_W], vu[2][LR_FIXED_MAX / LR_W], x;
+            const int64_t nv = r / LR_W;
+            double s2[2] = {0.0, 0.0};
+            for (q = 0; q < nv; q++)
+                vv[0][q] = vu[0][q] = vv[1][q] = vu[1][q] = (LR_VT){0};
+            for (i = b0; i < b1; i++) {
+                const T *Ui = U + i * ldf, *Vi = V + i * ldf;
+                const T p = (T)pid[i];
+                const int e = (int)(i & 1);
+                for (q = 0; q < nv; q++) {
+                    memcpy(&x, Vi + q * LR_W, sizeof x);
+                    vv[e][q] += x * p;
+                    memcpy(&x, Ui + q * LR_W, sizeof x);
+                    vu[e][q] += x * p;
+                }
+                s2[e] += pid[i];
             }
-            s += pid[i];
+            for (q = 0; q < nv; q++) {
+                vv[0][q] += vv[1][q];
+                vu[0][q] += vu[1][q];
+            }
+            s += s2[0] + s2[1];
+            memcpy(bv, vv[0], (size_t)r * sizeof(T));
+            memcpy(bu, vu[0], (size_t)r * sizeof(T));
+        } else
+#endif
+        {
+            for (q = 0; q < r; q++)
+                bv[q] = bu[q] = (T)0;
+            for (i = b0; i < b1; i++) {
+                const T *Ui = U + i * ldf, *Vi = V + i * ldf;
+                const T p = (T)pid[i];
+                for (q = 0; q < r; q++) {
+                    bv[q] += Vi[q] * p;
+                    bu[q] += Ui[q] * p;
+                }
+                s += pid[i];
+            }
         }
         for (q = 0; q < r; q++) {
             pv[q] += (double)bv[q];
@@ -99,62 +129,103 @@ NASHMP_INLINE void SFX(lr_rows)(const T *U, const T *V, int64_t ldf, int64_t r, 
     }
 }
 
+/* Weights w = exp(z - m) of one sub-block of z (n <= LR_SUB values, m their max, returned).
+ * w is not written when no z is above -inf (m = -inf) or one is NaN (m = NaN). */
+NASHMP_INLINE double SFX(lr_sub_weights)(const double *z, int64_t n, double *w)
+{
+    double m, mn;
+    nashmp_chunk_maxmin_f64(z, n, 0, &m, &mn); /* NaN: m is NaN, no weights */
+    if (m > -NASHMP_INF_F64)
+        (void)nashmp_chunk_expsum_f64(z, n, m, w);
+    return m;
+}
+
+/*
+ * Pass 2 (g = S/2 + U qv - V qu; fused: z and each chunk's (max, sum)) over chunks [c0, c1), in
+ * sub-blocks of LR_SUB rows. sub != NULL: also the moments of exp(z) per sub-block, from its rows
+ * still in cache, into sub (2r+2 values each: sum w v_i, sum w u_i, sum w, and m, with
+ * w = exp(z - m), m the sub-block's max z; zero sums when no z is above -inf). A NaN or +inf in
+ * z makes the row invalid; its moments are then not used.
+ */
 NASHMP_HOT static void SFX(lr_pass2)(const T *U, const T *V, int64_t ldf, int64_t r,
                                      const double *q, const T *qt, int64_t c0, int64_t c1,
                                      int64_t k, double *g, const double *lp, const double *lr,
-                                     double a, double b, double c, nashmp_ms *ms)
+                                     double a, double b, double c, nashmp_ms *ms, double *sub)
 {
-    int64_t ch;
+    const int64_t w = 2 * r + 1;
+    double wt[LR_SUB];
+    int64_t ch, s0, qq;
     for (ch = c0; ch < c1; ch++) {
-        int64_t j0 = ch * LR_CHUNK, j1 = j0 + LR_CHUNK < k ? j0 + LR_CHUNK : k;
-        if (r == 16) /* rank known at compile time: unrolled dot */
-            SFX(lr_rows)(U, V, ldf, 16, qt, qt + r, 0.5 * q[2 * r], j0, j1, g);
-        else
-            SFX(lr_rows)(U, V, ldf, r, qt, qt + r, 0.5 * q[2 * r], j0, j1, g);
-        if (ms) { /* fused: z and the chunk's (max, sum) while the chunk is in cache */
-            nashmp_opf_z(lp ? lp + j0 : NULL, lr ? lr + j0 : NULL, g + j0, j1 - j0, a, b, c);
-            ms[ch] = nashmp_tile_lse_f64(g + j0, j1 - j0);
+        const int64_t j0 = ch * LR_CHUNK, j1 = j0 + LR_CHUNK < k ? j0 + LR_CHUNK : k;
+        for (s0 = j0; s0 < j1; s0 += LR_SUB) {
+            const int64_t s1 = s0 + LR_SUB < j1 ? s0 + LR_SUB : j1;
+            if (r == 16) /* rank known at compile time: unrolled dot */
+                SFX(lr_rows)(U, V, ldf, 16, qt, qt + r, 0.5 * q[2 * r], s0, s1, g);
+            else
+                SFX(lr_rows)(U, V, ldf, r, qt, qt + r, 0.5 * q[2 * r], s0, s1, g);
+            if (ms) /* fused: z while the rows are in cache */
+                nashmp_opf_z(lp ? lp + s0 : NULL, lr ? lr + s0 : NULL, g + s0, s1 - s0, a, b, c);
+            if (sub) {
+                double *slot = sub + s0 / LR_SUB * (w + 1);
+                slot[w] = SFX(lr_sub_weights)(g + s0, s1 - s0, wt);
+                if (slot[w] > -NASHMP_INF_F64)
+                    SFX(lr_pass1)(U + s0 * ldf, V + s0 * ldf, ldf, r, wt, 0, s1 - s0, slot);
+                else
+                    for (qq = 0; qq < w; qq++)
+                        slot[qq] = 0.0;
+            }
         }
+        if (ms) /* the chunk's (max, sum) */
+            ms[ch] = nashmp_tile_lse_f64(g + j0, j1 - j0);
     }
 }
 
-/* One game: g (double) from pid (double). ms != NULL: fused (g becomes z, chunk states). */
+/* One game: g (double) from pid (double), or from its moments qin (2r+1 values, pass 1 skipped).
+ * ms != NULL: fused (g becomes z, chunk states). sub != NULL: the moments of exp(z) per
+ * sub-block (lr_pass2). */
 static int SFX(lr_game)(const T *U, const T *V, int64_t ldf, int64_t r, const double *pid,
-                        int64_t k, double *g, double *parts, const double *lp, const double *lr,
-                        double a, double b, double c, nashmp_ms *ms)
+                        const double *qin, int64_t k, double *g, double *parts, const double *lp,
+                        const double *lr, double a, double b, double c, nashmp_ms *ms,
+                        double *sub)
 {
     int64_t nch = (k + LR_CHUNK - 1) / LR_CHUNK, ch, q;
     int64_t w = 2 * r + 1;
     int nt = nashmp_threads_for(2.0 * (double)k * (double)r);
     double *tot = parts + nch * w;
     T *qt = (T *)(tot + w); /* q in the data type, for the per-row dots */
-    if (nt <= 1 || nch < 2) {
-        for (ch = 0; ch < nch; ch++)
-            SFX(lr_pass1)(U, V, ldf, r, pid, ch * LR_CHUNK,
-                          (ch + 1) * LR_CHUNK < k ? (ch + 1) * LR_CHUNK : k, parts + ch * w);
+    if (qin) {
+        for (q = 0; q < w; q++)
+            tot[q] = qin[q];
     } else {
+        if (nt <= 1 || nch < 2) {
+            for (ch = 0; ch < nch; ch++)
+                SFX(lr_pass1)(U, V, ldf, r, pid, ch * LR_CHUNK,
+                              (ch + 1) * LR_CHUNK < k ? (ch + 1) * LR_CHUNK : k, parts + ch * w);
+        } else {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
-        {
-            int64_t c0, c1, cc;
-            nashmp_split(nch, &c0, &c1);
-            for (cc = c0; cc < c1; cc++)
-                SFX(lr_pass1)(U, V, ldf, r, pid, cc * LR_CHUNK,
-                              (cc + 1) * LR_CHUNK < k ? (cc + 1) * LR_CHUNK : k, parts + cc * w);
+            {
+                int64_t c0, c1, cc;
+                nashmp_split(nch, &c0, &c1);
+                for (cc = c0; cc < c1; cc++)
+                    SFX(lr_pass1)(U, V, ldf, r, pid, cc * LR_CHUNK,
+                                  (cc + 1) * LR_CHUNK < k ? (cc + 1) * LR_CHUNK : k,
+                                  parts + cc * w);
+            }
         }
-    }
-    for (q = 0; q < w; q++)
-        tot[q] = 0.0;
-    for (ch = 0; ch < nch; ch++) /* fixed order: independent of the thread count */
         for (q = 0; q < w; q++)
-            tot[q] += parts[ch * w + q];
+            tot[q] = 0.0;
+        for (ch = 0; ch < nch; ch++) /* fixed order: independent of the thread count */
+            for (q = 0; q < w; q++)
+                tot[q] += parts[ch * w + q];
+    }
     if (!(fabs(tot[2 * r]) < NASHMP_INF_F64))
         return 1;
     for (q = 0; q < 2 * r; q++)
         qt[q] = (T)tot[q];
     if (nt <= 1 || nch < 2) {
-        SFX(lr_pass2)(U, V, ldf, r, tot, qt, 0, nch, k, g, lp, lr, a, b, c, ms);
+        SFX(lr_pass2)(U, V, ldf, r, tot, qt, 0, nch, k, g, lp, lr, a, b, c, ms, sub);
     } else {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
@@ -162,7 +233,7 @@ static int SFX(lr_game)(const T *U, const T *V, int64_t ldf, int64_t r, const do
         {
             int64_t c0, c1;
             nashmp_split(nch, &c0, &c1);
-            SFX(lr_pass2)(U, V, ldf, r, tot, qt, c0, c1, k, g, lp, lr, a, b, c, ms);
+            SFX(lr_pass2)(U, V, ldf, r, tot, qt, c0, c1, k, g, lp, lr, a, b, c, ms, sub);
         }
     }
     return 0;
@@ -187,7 +258,8 @@ static int SFX(lr_apply)(const T *U, const T *V, int64_t ldf, int64_t r, const T
         T *o = out + gi * ldo;
         for (j = 0; j < k; j++)
             pid[j] = (double)p[j];
-        bad |= SFX(lr_game)(U, V, ldf, r, pid, k, g, parts, NULL, NULL, 0.0, 0.0, 0.0, NULL);
+        bad |= SFX(lr_game)(U, V, ldf, r, pid, NULL, k, g, parts, NULL, NULL, 0.0, 0.0, 0.0,
+                             NULL, NULL);
         for (j = 0; j < k; j++) {
             bad |= !(fabs(g[j]) < NASHMP_INF_F64);
             o[j] = (T)g[j];
@@ -199,31 +271,53 @@ static int SFX(lr_apply)(const T *U, const T *V, int64_t ldf, int64_t r, const T
     return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
 }
 
+/* The fused step for each game from pi_g, or from the moments q_in of pi_g (then pi_g is not
+ * read); q_out (may be NULL) receives the moments of the new policy exp(out):
+ * q = sum_b exp(m_b - lse(z)) (moments of sub-block b), summed in sub-block order. */
 static int SFX(lr_step)(const T *U, const T *V, int64_t ldf, int64_t r, const double *pi_g,
-                        int64_t ldpg, const double *lp, int64_t ldpi, const double *lr,
-                        int64_t ldref, int64_t batch, int64_t k, double a, double b, double c,
-                        double *out, int64_t ldo, double *po, int64_t ldpo)
+                        int64_t ldpg, const double *q_in, int64_t ldqi, const double *lp,
+                        int64_t ldpi, const double *lr, int64_t ldref, int64_t batch, int64_t k,
+                        double a, double b, double c, double *out, int64_t ldo, double *po,
+                        int64_t ldpo, double *q_out, int64_t ldqo)
 {
-    int64_t nch = (k + LR_CHUNK - 1) / LR_CHUNK, gi;
-    double *parts = (double *)malloc((size_t)((nch + 2) * (2 * r + 1)) * sizeof(double));
+    int64_t nch = (k + LR_CHUNK - 1) / LR_CHUNK, nsb = (k + LR_SUB - 1) / LR_SUB, gi, sb, q;
+    const int64_t w = 2 * r + 1;
+    double *parts = (double *)malloc((size_t)((nch + 2) * w) * sizeof(double));
     nashmp_ms *ms = (nashmp_ms *)malloc((size_t)nch * sizeof(nashmp_ms));
+    double *sub = q_out ? (double *)malloc((size_t)(nsb * (w + 1)) * sizeof(double)) : NULL;
     int bad = 0, nt = nashmp_threads_for(8.0 * (double)k);
-    if (!parts || !ms) {
+    if (!parts || !ms || (q_out && !sub)) {
         free(parts);
         free(ms);
+        free(sub);
         return NASHMP_ERR_NO_MEMORY;
     }
     for (gi = 0; gi < batch; gi++) {
-        double *o = out + gi * ldo;
-        if (SFX(lr_game)(U, V, ldf, r, pi_g + gi * ldpg, k, o, parts,
+        double *o = out + gi * ldo, ls = 0.0;
+        int rowbad;
+        if (SFX(lr_game)(U, V, ldf, r, q_in ? NULL : pi_g + gi * ldpg,
+                         q_in ? q_in + gi * ldqi : NULL, k, o, parts,
                          a != 0.0 ? lp + gi * ldpi : NULL, b != 0.0 ? lr + gi * ldref : NULL, a,
-                         b, c, ms)) {
+                         b, c, ms, sub)) {
             bad = 1;
             continue;
         }
-        bad |= nashmp_opf_normalize(o, po ? po + gi * ldpo : NULL, k, ms, nch, nt);
+        rowbad = nashmp_opf_normalize(o, po ? po + gi * ldpo : NULL, k, ms, nch, nt, &ls);
+        bad |= rowbad;
+        if (q_out && !rowbad) {
+            double *qo = q_out + gi * ldqo;
+            for (q = 0; q < w; q++)
+                qo[q] = 0.0;
+            for (sb = 0; sb < nsb; sb++) {
+                const double *ps = sub + sb * (w + 1);
+                const double f = exp(ps[w] - ls); /* 0 for a sub-block of -inf */
+                for (q = 0; q < w; q++)
+                    qo[q] += f * ps[q];
+            }
+        }
     }
     free(parts);
     free(ms);
+    free(sub);
     return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
 }

@@ -370,6 +370,30 @@ NASHMP_API int nashmp_lowrank_mirror_step_f32(const float *U, const float *V, in
                                               int64_t batch, int64_t k, double a, double b,
                                               double c, double *out, int64_t ldo, double *pi_out,
                                               int64_t ldpo);
+/* The low-rank fused step with carried moments q = (V^T pi, U^T pi, sum pi) (2r+1 doubles per
+ * game, row stride ldqi / ldqo >= 2r+1). q_in != NULL: the step uses the moments of pi_g given
+ * there and skips pass 1 (pi_g is not read and may be NULL). q_out != NULL: receives the moments
+ * of the new policy exp(out), accumulated during pass 2 (equal to those of pi_out up to
+ * rounding). Chaining q_out into the next step's q_in reads U and V once per query instead of
+ * twice. q_out of a row that fails (NASHMP_ERR_NONFINITE) is not written. */
+NASHMP_API int nashmp_lowrank_mirror_step_q_f64(const double *U, const double *V, int64_t ldf,
+                                                int64_t r, const double *pi_g, int64_t ldpg,
+                                                const double *q_in, int64_t ldqi,
+                                                const double *log_pi, int64_t ldpi,
+                                                const double *log_ref, int64_t ldref,
+                                                int64_t batch, int64_t k, double a, double b,
+                                                double c, double *out, int64_t ldo,
+                                                double *pi_out, int64_t ldpo, double *q_out,
+                                                int64_t ldqo);
+NASHMP_API int nashmp_lowrank_mirror_step_q_f32(const float *U, const float *V, int64_t ldf,
+                                                int64_t r, const double *pi_g, int64_t ldpg,
+                                                const double *q_in, int64_t ldqi,
+                                                const double *log_pi, int64_t ldpi,
+                                                const double *log_ref, int64_t ldref,
+                                                int64_t batch, int64_t k, double a, double b,
+                                                double c, double *out, int64_t ldo,
+                                                double *pi_out, int64_t ldpo, double *q_out,
+                                                int64_t ldqo);
 
 /* Embedding operator: E is k x d (row stride lde >= d), R is d x d (C order). The kernel uses
  * the skew part (R - R^T)/2 (so P + P^T = 1 exactly up to rounding of the scores); the caller
