@@ -251,8 +251,20 @@ def lowrank_rows(K, r, threads, floors, rounds, min_time, log):
         err = float(np.max(np.abs(out - want)))
         if not err < 1e-9:
             raise AssertionError(f"low-rank fused step wrong: {err}")
+        # the step with carried moments (what the C solve loop runs): from the moments of the
+        # previous output, returning the new output's; checked against the plain step
+        L2, R2 = lp[None], lr[None]
+        o2, p2, o3, p3 = (np.empty((1, K)) for _ in range(4))
+        q0, qn = np.empty((1, 2 * r + 1)), np.empty((1, 2 * r + 1))
+        op._mirror_step_q(L2, R2, pi[None], None, a, b, c, o2, p2, q0)
+        op._mirror_step_q(L2, R2, None, q0, a, b, c, o3, p3, qn)
+        err = float(np.max(np.abs(o3[0] - op.mirror_step(lp, lr, p2[0], a, b, c))))
+        if not err < 1e-9:
+            raise AssertionError(f"low-rank carried step wrong: {err}")
         fns = {"nashmp-c fused step": lambda: op.mirror_step(lp, lr, pi, a, b, c, out=out,
                                                              pi_out=po, backend="c"),
+               "nashmp-c carried step": lambda: op._mirror_step_q(L2, R2, None, q0, a, b, c, o3,
+                                                                  p3, qn),
                "nashmp-c apply": lambda: op.apply(pi, backend="c")}
         if read_sum:
             fns["floor-read"] = lambda: read_sum(fbuf)
@@ -275,6 +287,13 @@ def lowrank_rows(K, r, threads, floors, rounds, min_time, log):
         if same:
             row["dram_read_same_rounds_GBs"] = same
             row["fraction_of_floor_same_rounds"] = rd / t / 1e9 / same
+        # carried step: U and V once, log_pi, log_ref, out again; the same writes
+        rdc = 2 * K * r * it + 3 * 8 * K
+        tc = res["nashmp-c carried step"]["median_s"]
+        row.update(carried_bytes_read=rdc, carried_read_GBs=rdc / tc / 1e9,
+                   carried_speedup=t / tc)
+        if same:
+            row["carried_fraction_of_floor_same_rounds"] = rdc / tc / 1e9 / same
         rows.append(row)
         log(f"  low-rank fused step K={K} r={r} {np.dtype(dt).name} threads={threads}: "
             f"{t * 1e3:.1f} ms, {row['read_GBs']:.2f} GB/s read ({row['read_write_GBs']:.2f} "
@@ -282,7 +301,10 @@ def lowrank_rows(K, r, threads, floors, rounds, min_time, log):
             f"{row.get('fraction_of_floor', float('nan')) * 100:.0f} %; same-rounds floor "
             f"{same or float('nan'):.1f} GB/s -> "
             f"{row.get('fraction_of_floor_same_rounds', float('nan')) * 100:.0f} %; apply "
-            f"{res['nashmp-c apply']['median_s'] * 1e3:.1f} ms")
+            f"{res['nashmp-c apply']['median_s'] * 1e3:.1f} ms; carried step {tc * 1e3:.1f} ms "
+            f"({t / tc:.2f}x the step, {row['carried_read_GBs']:.2f} GB/s read -> "
+            f"{row.get('carried_fraction_of_floor_same_rounds', float('nan')) * 100:.0f} % of "
+            "the same-rounds floor)")
     return rows
 
 

@@ -37,30 +37,42 @@ NASHMP_INLINE void SFX(lr_pass1_fixed)(const T *U, const T *V, int64_t ldf, int6
         T bv[LR_FIXED_MAX], bu[LR_FIXED_MAX];
 #ifdef NASHMP_VEXT
         if (r % LR_W == 0) { /* as vectors, even and odd rows apart (two dependency chains) */
-            LR_VT vv[2][LR_FIXED_MAX / LR_W], vu[2][LR_FIXED_MAX / LR_W], x;
+            LR_VT v0[LR_FIXED_MAX / LR_W], u0[LR_FIXED_MAX / LR_W], v1[LR_FIXED_MAX / LR_W],
+                u1[LR_FIXED_MAX / LR_W], x;
             const int64_t nv = r / LR_W;
-            double s2[2] = {0.0, 0.0};
+            double s0 = 0.0, s1 = 0.0;
             for (q = 0; q < nv; q++)
-                vv[0][q] = vu[0][q] = vv[1][q] = vu[1][q] = (LR_VT){0};
-            for (i = b0; i < b1; i++) {
+                v0[q] = u0[q] = v1[q] = u1[q] = (LR_VT){0};
+            for (i = b0; i < b1; i += 2) {
                 const T *Ui = U + i * ldf, *Vi = V + i * ldf;
                 const T p = (T)pid[i];
-                const int e = (int)(i & 1);
                 for (q = 0; q < nv; q++) {
                     memcpy(&x, Vi + q * LR_W, sizeof x);
-                    vv[e][q] += x * p;
+                    v0[q] += x * p;
                     memcpy(&x, Ui + q * LR_W, sizeof x);
-                    vu[e][q] += x * p;
+                    u0[q] += x * p;
                 }
-                s2[e] += pid[i];
+                s0 += pid[i];
+                if (i + 1 < b1) {
+                    const T p1 = (T)pid[i + 1];
+                    Ui += ldf;
+                    Vi += ldf;
+                    for (q = 0; q < nv; q++) {
+                        memcpy(&x, Vi + q * LR_W, sizeof x);
+                        v1[q] += x * p1;
+                        memcpy(&x, Ui + q * LR_W, sizeof x);
+                        u1[q] += x * p1;
+                    }
+                    s1 += pid[i + 1];
+                }
             }
             for (q = 0; q < nv; q++) {
-                vv[0][q] += vv[1][q];
-                vu[0][q] += vu[1][q];
+                v0[q] += v1[q];
+                u0[q] += u1[q];
             }
-            s += s2[0] + s2[1];
-            memcpy(bv, vv[0], (size_t)r * sizeof(T));
-            memcpy(bu, vu[0], (size_t)r * sizeof(T));
+            s += s0 + s1;
+            memcpy(bv, v0, (size_t)r * sizeof(T));
+            memcpy(bu, u0, (size_t)r * sizeof(T));
         } else
 #endif
         {
