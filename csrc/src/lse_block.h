@@ -791,23 +791,33 @@ NASHMP_INLINE double nashmp_chunk_sumexp_f32(const float *NASHMP_RESTRICT x, int
 #define NASHMP_TILE_MAX_F32 nashmp_chunk_max_f32
 #define NASHMP_TILE_NANSCAN 0
 #endif
+/* One block of nashmp_tile_lse_f64 (len <= NASHMP_LSE_CHUNK elements) added to the state *st.
+ * Returns 1 (state set to NaN) if the block makes it invalid. Else the block's exps were taken
+ * against st->m (the running max; -inf: none taken) and, when out != NULL, written there. */
+NASHMP_INLINE int nashmp_tile_lse_block_f64(nashmp_ms *st, const double *NASHMP_RESTRICT x,
+                                            int64_t len, double *NASHMP_RESTRICT out)
+{
+    double m = nashmp_ms_rescale(st, NASHMP_TILE_MAX_F64(x, len)), s = 0.0;
+    if (m > -NASHMP_INF_F64)
+        s = nashmp_chunk_expsum_f64(x, len, m, out); /* NaN if the chunk holds NaN */
+    else if (NASHMP_TILE_NANSCAN) /* all -inf so far: the max skipped NaN, look for it */
+        s = nashmp_chunk_max_f64(x, len) != -NASHMP_INF_F64 ? NASHMP_NAN_F64 : 0.0;
+    if (m == NASHMP_INF_F64 || m != m || s != s) {
+        st->m = st->s = NASHMP_NAN_F64;
+        return 1;
+    }
+    st->s += s;
+    return 0;
+}
+
 NASHMP_INLINE nashmp_ms nashmp_tile_lse_f64(const double *NASHMP_RESTRICT x, int64_t n)
 {
     nashmp_ms st = nashmp_ms_init();
     int64_t c;
-    for (c = 0; c < n; c += NASHMP_LSE_CHUNK) {
-        int64_t len = n - c < NASHMP_LSE_CHUNK ? n - c : NASHMP_LSE_CHUNK;
-        double m = nashmp_ms_rescale(&st, NASHMP_TILE_MAX_F64(x + c, len)), s = 0.0;
-        if (m > -NASHMP_INF_F64)
-            s = nashmp_chunk_sumexp_f64(x + c, len, m); /* NaN if the chunk holds NaN */
-        else if (NASHMP_TILE_NANSCAN) /* all -inf so far: the max skipped NaN, look for it */
-            s = nashmp_chunk_max_f64(x + c, len) != -NASHMP_INF_F64 ? NASHMP_NAN_F64 : 0.0;
-        if (m == NASHMP_INF_F64 || m != m || s != s) {
-            st.m = st.s = NASHMP_NAN_F64;
-            return st;
-        }
-        st.s += s;
-    }
+    for (c = 0; c < n; c += NASHMP_LSE_CHUNK)
+        if (nashmp_tile_lse_block_f64(&st, x + c,
+                                      n - c < NASHMP_LSE_CHUNK ? n - c : NASHMP_LSE_CHUNK, NULL))
+            break;
     return st;
 }
 

@@ -23,7 +23,11 @@
 
 
 #define LR_BLOCK 64 /* rows summed in the data type before the double accumulators */
-#define LR_SUB 512  /* pass 2 sub-block: rows swept again (from cache) for the carried moments */
+#define LR_SUB NASHMP_LSE_CHUNK /* pass 2 sub-block: its z's (max, sum) block and moments */
+#define LR_PF 64                /* rows prefetched before the work on a sub-block's z */
+#if LR_CHUNK % LR_SUB != 0
+#error "the pass 2 sub-blocks must tile the chunks"
+#endif
 
 #ifdef NASHMP_VEXT
 /*

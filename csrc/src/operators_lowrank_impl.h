@@ -141,23 +141,14 @@ NASHMP_INLINE void SFX(lr_rows)(const T *U, const T *V, int64_t ldf, int64_t r, 
     }
 }
 
-/* Weights w = exp(z - m) of one sub-block of z (n <= LR_SUB values, m their max, returned).
- * w is not written when no z is above -inf (m = -inf) or one is NaN (m = NaN). */
-NASHMP_INLINE double SFX(lr_sub_weights)(const double *z, int64_t n, double *w)
-{
-    double m, mn;
-    nashmp_chunk_maxmin_f64(z, n, 0, &m, &mn); /* NaN: m is NaN, no weights */
-    if (m > -NASHMP_INF_F64)
-        (void)nashmp_chunk_expsum_f64(z, n, m, w);
-    return m;
-}
-
 /*
  * Pass 2 (g = S/2 + U qv - V qu; fused: z and each chunk's (max, sum)) over chunks [c0, c1), in
- * sub-blocks of LR_SUB rows. sub != NULL: also the moments of exp(z) per sub-block, from its rows
- * still in cache, into sub (2r+2 values each: sum w v_i, sum w u_i, sum w, and m, with
- * w = exp(z - m), m the sub-block's max z; zero sums when no z is above -inf). A NaN or +inf in
- * z makes the row invalid; its moments are then not used.
+ * sub-blocks of LR_SUB rows (the blocks of nashmp_tile_lse_f64: the chunk states are its). Before
+ * the work on a sub-block's z, the next LR_PF rows are prefetched, so that memory keeps streaming.
+ * sub != NULL: also the moments of exp(z) per sub-block, from its rows still in cache, into sub
+ * (2r+2 values each: sum w v_i, sum w u_i, sum w, and m, with w = exp(z - m), m the running max
+ * of the chunk's z; zero sums when m = -inf). A row whose z holds NaN or +inf is invalid (its
+ * chunk state is NaN); its moments are then not used.
  */
 NASHMP_HOT static void SFX(lr_pass2)(const T *U, const T *V, int64_t ldf, int64_t r,
                                      const double *q, const T *qt, int64_t c0, int64_t c1,
@@ -166,20 +157,32 @@ NASHMP_HOT static void SFX(lr_pass2)(const T *U, const T *V, int64_t ldf, int64_
 {
     const int64_t w = 2 * r + 1;
     double wt[LR_SUB];
-    int64_t ch, s0, qq;
+    int64_t ch, s0, qq, i, o;
     for (ch = c0; ch < c1; ch++) {
         const int64_t j0 = ch * LR_CHUNK, j1 = j0 + LR_CHUNK < k ? j0 + LR_CHUNK : k;
+        nashmp_ms st = nashmp_ms_init();
+        int bad = 0;
         for (s0 = j0; s0 < j1; s0 += LR_SUB) {
             const int64_t s1 = s0 + LR_SUB < j1 ? s0 + LR_SUB : j1;
+            const int64_t pe = s1 + LR_PF < k ? s1 + LR_PF : k;
+            double *slot = sub ? sub + s0 / LR_SUB * (w + 1) : NULL;
             if (r == 16) /* rank known at compile time: unrolled dot */
                 SFX(lr_rows)(U, V, ldf, 16, qt, qt + r, 0.5 * q[2 * r], s0, s1, g);
             else
                 SFX(lr_rows)(U, V, ldf, r, qt, qt + r, 0.5 * q[2 * r], s0, s1, g);
-            if (ms) /* fused: z while the rows are in cache */
-                nashmp_opf_z(lp ? lp + s0 : NULL, lr ? lr + s0 : NULL, g + s0, s1 - s0, a, b, c);
-            if (sub) {
-                double *slot = sub + s0 / LR_SUB * (w + 1);
-                slot[w] = SFX(lr_sub_weights)(g + s0, s1 - s0, wt);
+            if (!ms)
+                continue;
+            for (i = s1; i < pe; i++)
+                for (o = 0; o < r; o += 64 / (int64_t)sizeof(T)) {
+                    __builtin_prefetch(U + i * ldf + o, 0, 2);
+                    __builtin_prefetch(V + i * ldf + o, 0, 2);
+                }
+            /* fused: z, the chunk's online (max, sum), and the moments, while rows are cached */
+            nashmp_opf_z(lp ? lp + s0 : NULL, lr ? lr + s0 : NULL, g + s0, s1 - s0, a, b, c);
+            if (!bad)
+                bad = nashmp_tile_lse_block_f64(&st, g + s0, s1 - s0, slot ? wt : NULL);
+            if (slot) {
+                slot[w] = bad ? -NASHMP_INF_F64 : st.m;
                 if (slot[w] > -NASHMP_INF_F64)
                     SFX(lr_pass1)(U + s0 * ldf, V + s0 * ldf, ldf, r, wt, 0, s1 - s0, slot);
                 else
@@ -187,8 +190,8 @@ NASHMP_HOT static void SFX(lr_pass2)(const T *U, const T *V, int64_t ldf, int64_
                         slot[qq] = 0.0;
             }
         }
-        if (ms) /* the chunk's (max, sum) */
-            ms[ch] = nashmp_tile_lse_f64(g + j0, j1 - j0);
+        if (ms)
+            ms[ch] = st;
     }
 }
 
