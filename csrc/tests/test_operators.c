@@ -2,7 +2,7 @@
  * CTest for the matrix-free preference operators of libnashmp: low-rank skew, embedding,
  * Bradley-Terry and packed half matrix (apply and fused prox step, f64 and f32) against naive
  * long double loops; sizes around the tile and vector widths; batches with strides and
- * broadcast; bad arguments -> exact status codes.
+ * broadcast; the low-rank step with carried moments; bad arguments -> exact status codes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -267,6 +267,91 @@ static void test_bad_args(void)
     CHECK(out[0] == 0.125, "packed k=1: %g", out[0]);
 }
 
+/* The low-rank step with carried moments: q_out against long double moments of pi_out
+ * (relative to the sums of |terms|), the step from q_in against the plain step from pi_out, a
+ * sub-block without support, and a failing row whose q_out is left alone. */
+static void test_lowrank_moments(int64_t k, int64_t r, int f32)
+{
+    const int64_t w = 2 * r + 1;
+    double *W = (double *)malloc((size_t)(k * 2 * r) * sizeof(double));
+    float *Wf = (float *)malloc((size_t)(k * 2 * r) * sizeof(float));
+    double *lp = (double *)malloc((size_t)k * sizeof(double));
+    double *pi = (double *)malloc((size_t)k * sizeof(double));
+    double *o1 = (double *)malloc((size_t)k * sizeof(double));
+    double *p1 = (double *)malloc((size_t)k * sizeof(double));
+    double *o2 = (double *)malloc((size_t)k * sizeof(double));
+    double *o3 = (double *)malloc((size_t)k * sizeof(double));
+    double *q1 = (double *)malloc((size_t)w * sizeof(double));
+    double *q2 = (double *)malloc((size_t)w * sizeof(double));
+    double err = 0.0, errs = 0.0, tol = f32 ? 1e-6 : 1e-13;
+    int64_t i, q;
+    int st;
+    for (i = 0; i < k * 2 * r; i++) {
+        Wf[i] = (float)(0.2 * nrand() / sqrt((double)r));
+        W[i] = f32 ? (double)Wf[i] : 0.2 * nrand() / sqrt((double)r);
+    }
+    for (i = 0; i < k; i++) {
+        lp[i] = nrand() - log((double)k);
+        pi[i] = exp(lp[i]);
+    }
+    if (k > 2048)
+        for (i = 1024; i < 2048; i++) /* a whole sub-block without support */
+            lp[i] = -INFINITY;
+#define LRQ(pg, qi, o, po, qo)                                                                    \
+    (f32 ? nashmp_lowrank_mirror_step_q_f32(Wf, Wf + r, 2 * r, r, pg, k, qi, w, lp, k, NULL, 0,  \
+                                            1, k, 0.8, 0.0, 1.7, o, k, po, k, qo, w)             \
+         : nashmp_lowrank_mirror_step_q_f64(W, W + r, 2 * r, r, pg, k, qi, w, lp, k, NULL, 0, 1, \
+                                            k, 0.8, 0.0, 1.7, o, k, po, k, qo, w))
+    st = LRQ(pi, NULL, o1, p1, q1);
+    CHECK(st == NASHMP_OK, "lowrank moments k=%lld: status %d", (long long)k, st);
+    for (q = 0; q < r; q++) {
+        long double sv = 0, su = 0, av = 0, au = 0;
+        for (i = 0; i < k; i++) {
+            sv += (long double)p1[i] * W[i * 2 * r + r + q];
+            su += (long double)p1[i] * W[i * 2 * r + q];
+            av += fabsl((long double)p1[i] * W[i * 2 * r + r + q]);
+            au += fabsl((long double)p1[i] * W[i * 2 * r + q]);
+        }
+        err = fmax(err, (double)(fabsl(q1[q] - sv) / av));
+        err = fmax(err, (double)(fabsl(q1[r + q] - su) / au));
+    }
+    {
+        long double s = 0;
+        for (i = 0; i < k; i++)
+            s += p1[i];
+        err = fmax(err, (double)fabsl(q1[2 * r] - s));
+    }
+    CHECK(err < tol, "lowrank moments k=%lld r=%lld f32=%d: error %g", (long long)k, (long long)r,
+          f32, err);
+    /* from the moments (pi_g NULL) = from the policy they describe */
+    st = LRQ(NULL, q1, o2, NULL, q2);
+    st |= LRQ(p1, NULL, o3, NULL, NULL);
+    for (i = 0; i < k; i++)
+        if (lp[i] > -INFINITY)
+            errs = fmax(errs, fabs(o2[i] - o3[i]));
+    CHECK(st == NASHMP_OK && errs < (f32 ? 1e-6 : 1e-13),
+          "lowrank step from moments k=%lld f32=%d: status %d error %g", (long long)k, f32, st,
+          errs);
+    /* a failing row leaves q_out alone */
+    lp[k - 1] = NAN;
+    for (q = 0; q < w; q++)
+        q2[q] = 7.0;
+    st = LRQ(NULL, q1, o2, NULL, q2);
+    CHECK(st == NASHMP_ERR_NONFINITE && q2[0] == 7.0 && q2[w - 1] == 7.0,
+          "lowrank moments bad row: status %d, q_out %g", st, q2[0]);
+#undef LRQ
+    free(W);
+    free(Wf);
+    free(lp);
+    free(pi);
+    free(o1);
+    free(p1);
+    free(o2);
+    free(o3);
+    free(q1);
+    free(q2);
+}
+
 int main(void)
 {
     static const int64_t ks[] = {1, 3, 41, 255, 257, 600};
@@ -280,6 +365,11 @@ int main(void)
             if (op == OP_LOWRANK) /* rank a multiple of 8, not a constant of the kernel */
                 test_operator(op, ks[i], 24, 2);
         }
+    for (i = 0; i < 2; i++) {
+        test_lowrank_moments(3, 2, (int)i);
+        test_lowrank_moments(1100, 16, (int)i);
+        test_lowrank_moments(40000, 8, (int)i);
+    }
     nashmp_set_num_threads(1);
     test_operator(OP_EMBED, 300, 7, 2);
     nashmp_set_num_threads(0);
