@@ -27,10 +27,16 @@ from ._games import as_beta, log_policy
 from ._methods import METHOD_ID, QUERIES_PER_ITER, TWO_STEP, coefficients
 
 
-def _exploitability(op, l, lr, beta, backend):
-    """Per row: beta lse(lr + g/beta) + beta KL(pi || ref) - 1/2 (beta = 0: max g - 1/2)."""
+def _exploitability(op, l, lr, beta, backend, q=None):
+    """Per row: beta lse(lr + g/beta) + beta KL(pi || ref) - 1/2 (beta = 0: max g - 1/2).
+    q: the low-rank moments of exp(l) when carried (g from them: one pass over the factors)."""
     from ._kernels import kl, logsumexp
-    g = op.apply(np.exp(l), backend=backend).astype(np.float64, copy=False)
+    if q is not None:
+        g = op._g_from_moments(q)
+        op.n_applications += 1
+        op.n_queries += g.shape[0]
+    else:
+        g = op.apply(np.exp(l), backend=backend).astype(np.float64, copy=False)
     bcol = beta[:, None]
     safe = np.where(bcol > 0, bcol, 1.0)
     reg = beta * logsumexp(lr + g / safe, backend=backend) + beta * kl(l, lr, backend=backend)
@@ -106,6 +112,12 @@ class _OpLoop:
         self.l[rows] = new
         self.pi[rows] = pnew
 
+    def moments(self, rows):
+        """The carried low-rank moments of the reported policies of ``rows``, or None."""
+        if self.q is None or self.mid == 6 or not self.qok[rows].all():
+            return None
+        return self.q[rows]
+
     def reported(self, rows=None):
         from ._numpy_solvers import _normalize
         l = self.l if rows is None else self.l[rows]
@@ -164,7 +176,8 @@ def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_eve
             it[idx] += 1
             nq[idx] += qpi
         done += n
-        ex[idx] = _exploitability(op, loop.reported(idx), LR[idx], beta_r[idx], backend)
+        ex[idx] = _exploitability(op, loop.reported(idx), LR[idx], beta_r[idx], backend,
+                                  q=loop.moments(idx))
         if tol >= 0:
             active[idx[ex[idx] <= tol]] = False
         if bar is not None:

@@ -581,7 +581,11 @@ class LowRankSkew(PreferenceOperator):
 
     Notes
     -----
-    ``g(pi) = sum(pi)/2 + U (V^T pi) - V (U^T pi)``: two streaming passes over the factors.
+    ``g(pi) = sum(pi)/2 + U (V^T pi) - V (U^T pi)``: two streaming passes over the factors, the
+    first for the moments ``(V^T pi, U^T pi, sum(pi))`` (:meth:`moments`). :meth:`mirror_step`
+    takes the moments of the policy it queries (``moments=``) instead of the policy, and returns
+    those of its new policy (``moments_out=``), so that a chain of prox steps reads the factors
+    once per query (the C solve loop does this).
     Entries stay in [0, 1] iff ``|u_i.v_j - v_i.u_j| <= 1/2`` for all pairs. :meth:`check`
     certifies it with the bound ``|u_i.v_j - v_i.u_j| <= max_i |u_i| max_j |v_j| +
     max_i |v_i| max_j |u_j|`` (``O(K r)``); when the bound fails it computes the exact
@@ -687,6 +691,131 @@ class LowRankSkew(PreferenceOperator):
         return fn(Up, Vp, 2 * self.r, self.r, _cptr(ffi, pg), K, _cptr(ffi, lp),
                   K if lp is not None else 0, _cptr(ffi, lr), K if lr is not None else 0, B, K,
                   a, b, c, _cptr(ffi, w), K, _cptr(ffi, pw), K)
+
+    _MOMENTS_ROWS = 1 << 16     # rows of the factors per block of moments() (float64 copy)
+
+    def moments(self, pi):
+        """Moments ``(V^T pi, U^T pi, sum(pi))`` of policies ``pi`` (..., K): float64 array of
+        shape ``(..., 2r+1)``, in the layout :meth:`mirror_step` takes as ``moments``. Computed
+        in float64 over blocks of rows (no float64 copy of the factors)."""
+        pi = as_float_array(pi, "pi").astype(np.float64, copy=False)
+        if pi.shape[-1] != self.K:
+            raise ValueError(f"pi must have {self.K} actions on its last axis, got shape "
+                             f"{pi.shape}")
+        if not np.isfinite(pi).all():
+            raise ValueError("pi must not contain NaN or inf")
+        x = pi.reshape(-1, self.K)
+        r, acc = self.r, np.zeros((x.shape[0], 2 * self.r))
+        for i in range(0, self.K, self._MOMENTS_ROWS):
+            blk = slice(i, i + self._MOMENTS_ROWS)
+            acc += x[:, blk] @ self.W[blk].astype(np.float64)
+        q = np.concatenate([acc[:, r:], acc[:, :r], x.sum(axis=1, keepdims=True)], axis=1)
+        return q.reshape(pi.shape[:-1] + (2 * r + 1,))
+
+    def _g_from_moments(self, q):
+        """g = S/2 + U qv - V qu for moments q (B, 2r+1): float64 (B, K), one pass over the
+        factors (the per-row dots in the operator's dtype, as the C kernel computes them)."""
+        r = self.r
+        coef = np.concatenate([q[:, :r], -q[:, r:2 * r]], axis=1).T.astype(self.dtype)
+        g = (self.W @ coef).T.astype(np.float64)
+        g += 0.5 * q[:, 2 * r:]
+        return g
+
+    def mirror_step(self, log_pi, log_ref, pi_for_g, a, b, c, *, out=None, pi_out=None,
+                    backend="auto", moments=None, moments_out=None):
+        """:meth:`PreferenceOperator.mirror_step`, with the low-rank moments.
+
+        Parameters
+        ----------
+        moments : array_like, shape (..., 2r+1), optional
+            The moments (:meth:`moments`) of the policy queried, used instead of ``pi_for_g``
+            (which may then be None): the step skips the pass that computes them.
+        moments_out : ndarray of float64, shape (..., 2r+1), optional
+            Receives the moments of the new policy ``exp(out)``: the C backend accumulates them
+            in the same pass over the factors (equal to :meth:`moments` of ``pi_out`` up to
+            rounding); other backends compute them from it.
+        """
+        if moments is None and moments_out is None:
+            if pi_for_g is None:
+                raise ValueError("pi_for_g is required unless moments are given")
+            return super().mirror_step(log_pi, log_ref, pi_for_g, a, b, c, out=out,
+                                       pi_out=pi_out, backend=backend)
+        a = as_scalar(a, "a")
+        b = as_scalar(b, "b")
+        c = as_scalar(c, "c")
+        be = self._backend(backend)
+        nq = 2 * self.r + 1
+        shapes = []
+        if moments is not None:
+            moments = as_float_array(moments, "moments").astype(np.float64, copy=False)
+            if moments.shape[-1] != nq:
+                raise ValueError(f"moments must have 2r+1 = {nq} values on its last axis, got "
+                                 f"shape {moments.shape}")
+            shapes.append(moments.shape[:-1])
+        elif pi_for_g is None:
+            raise ValueError("pi_for_g is required unless moments are given")
+        if pi_for_g is not None and moments is None:
+            pi_for_g = as_float_array(pi_for_g, "pi_for_g")
+            if pi_for_g.shape[-1] != self.K:
+                raise ValueError(f"pi_for_g must have {self.K} actions on its last axis, got "
+                                 f"shape {pi_for_g.shape}")
+            shapes.append(pi_for_g.shape[:-1])
+        for name, v in (("log_pi", log_pi if a != 0.0 else None),
+                        ("log_ref", log_ref if b != 0.0 else None)):
+            if v is not None:
+                shapes.append(np.shape(v)[:-1])
+        try:
+            bshape = np.broadcast_shapes(*shapes)
+        except ValueError:
+            raise ValueError(f"batch dimensions do not broadcast: {shapes}") from None
+        B = int(np.prod(bshape, dtype=np.int64))
+        lp = self._vec(log_pi, "log_pi", bshape) if a != 0.0 else None
+        lr = self._vec(log_ref, "log_ref", bshape) if b != 0.0 else None
+        if moments is not None:
+            qin = np.ascontiguousarray(np.broadcast_to(moments, bshape + (nq,)).reshape(B, nq))
+            pg = None
+        else:
+            qin = None
+            pg = np.ascontiguousarray(
+                np.broadcast_to(pi_for_g, bshape + (self.K,)).reshape(B, self.K),
+                dtype=np.float64)
+        res, work = prepare_out(out, bshape + (self.K,), _F64)
+        w = work.reshape(B, self.K)
+        pres = pwork = pw = None
+        if pi_out is not None or (moments_out is not None and be != "c"):
+            pres, pwork = prepare_out(pi_out, bshape + (self.K,), _F64, "pi_out")
+            pw = pwork.reshape(B, self.K)
+        qres = qwork = qo = None
+        if moments_out is not None:
+            qres, qwork = prepare_out(moments_out, bshape + (nq,), _F64, "moments_out")
+            qo = qwork.reshape(B, nq)
+        if be == "c":
+            self._mirror_step_q(lp, lr, pg, qin, a, b, c, w, pw, qo)
+        else:
+            if qin is not None:
+                if not np.isfinite(qin).all():
+                    raise ValueError("moments must not contain NaN or inf")
+                g = self._g_from_moments(qin)
+            else:
+                if not np.isfinite(pg).all():
+                    raise ValueError("pi_for_g must not contain NaN or inf")
+                g = self._apply(pg.astype(self.dtype, copy=False), be)
+            for name, v in (("log_pi", lp), ("log_ref", lr)):
+                if v is not None and (np.isnan(v).any() or np.isposinf(v).any()):
+                    raise ValueError(f"{name} must not contain NaN or +inf")
+            if _finish(be, lp, lr, g, a, b, c, w, pw):
+                raise ValueError(_FUSED_BAD)
+            if qo is not None:
+                qo[...] = self.moments(pw)
+            self.n_applications += 1
+            self.n_queries += B
+        if work is not res:
+            res[...] = work
+        if pi_out is not None and pwork is not pres:
+            pres[...] = pwork
+        if qres is not None and qwork is not qres:
+            qres[...] = qwork
+        return res
 
     def _mirror_step_q(self, lp, lr, pg, q_in, a, b, c, w, pw, q_out):
         """The C fused step with carried moments ``q = (V^T pi, U^T pi, sum pi)`` (``(B, 2r+1)``

@@ -467,6 +467,55 @@ def test_lowrank_step_carried_moments(dtype):
     np.testing.assert_allclose(q[0], q1[0], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_lowrank_public_moments(dtype, backend):
+    """LowRankSkew.moments against the dense factors; mirror_step(moments=...) equals the step
+    from the policy, moments_out equals moments(pi_out), on every backend; broadcasting and
+    bad input."""
+    rng = np.random.default_rng(4)
+    K, r = 300, 4
+    op, _ = _make("lowrank", K, dtype, seed=9)
+    r = op.r
+    Uf, Vf = op.U.astype(np.float64), op.V.astype(np.float64)
+    lp = rng.standard_normal((2, K))
+    lp -= np.logaddexp.reduce(lp, axis=1, keepdims=True)
+    lr = np.full(K, -np.log(K))
+    pi = np.exp(lp)
+    q = op.moments(pi)
+    assert q.shape == (2, 2 * r + 1) and q.dtype == np.float64
+    want = np.concatenate([pi @ Vf, pi @ Uf, pi.sum(axis=1, keepdims=True)], axis=1)
+    np.testing.assert_allclose(q, want, rtol=0, atol=1e-15)
+    tol = TOL[dtype]
+    ref = op.mirror_step(lp, lr, pi, 0.6, 0.4, 2.0, backend=backend)
+    po = np.empty((2, K))
+    qo = np.empty((2, 2 * r + 1))
+    got = op.mirror_step(lp, lr, None, 0.6, 0.4, 2.0, moments=q, pi_out=po, moments_out=qo,
+                         backend=backend)
+    np.testing.assert_allclose(got, ref, atol=2 * tol, rtol=0)
+    np.testing.assert_allclose(po, np.exp(got), rtol=1e-14, atol=0)
+    np.testing.assert_allclose(qo, op.moments(po), rtol=0, atol=1e-6 if dtype == np.float32
+                               else 1e-14)
+    # moments_out alone, from the policy; one game's moments broadcast over two log-policies
+    qo2 = np.empty((2, 2 * r + 1))
+    op.mirror_step(lp, lr, pi, 0.6, 0.4, 2.0, moments_out=qo2, backend=backend)
+    np.testing.assert_allclose(qo2, qo, rtol=0, atol=1e-6 if dtype == np.float32 else 1e-14)
+    both = op.mirror_step(lp, lr, None, 0.6, 0.4, 2.0, moments=q[0], backend=backend)
+    np.testing.assert_allclose(both[1], op.mirror_step(lp[1], lr, pi[0], 0.6, 0.4, 2.0,
+                                                       backend=backend), atol=2 * tol, rtol=0)
+    with pytest.raises(ValueError, match="2r\\+1"):
+        op.mirror_step(lp, lr, None, 0.6, 0.4, 2.0, moments=q[:, :-1], backend=backend)
+    with pytest.raises(ValueError, match="pi_for_g is required"):
+        op.mirror_step(lp, lr, None, 0.6, 0.4, 2.0, backend=backend)
+    with pytest.raises(ValueError, match="moments_out"):
+        op.mirror_step(lp, lr, pi, 0.6, 0.4, 2.0, moments_out=np.empty((2, 3)), backend=backend)
+    with pytest.raises(ValueError, match="NaN"):
+        op.mirror_step(lp, lr, None, 0.6, 0.4, 2.0, moments=np.full_like(q, np.nan),
+                       backend=backend)
+    with pytest.raises(ValueError, match="NaN"):
+        op.moments(np.full(K, np.nan))
+
+
 def test_c_abi_bad_arguments():
     if "c" not in BACKENDS:
         pytest.skip("no C backend")
