@@ -985,7 +985,7 @@ def _nashmp_iter_fn(P, beta, backend, B, packed=False):
     else:
         from ._games import check_preference
         Pm = np.ascontiguousarray(P if own else P.reshape(1, K, K))
-        if backend == "c" and check_preference(P, exact=True)[1]:   # as nashmp.solve
+        if backend in ("c", "numba") and check_preference(P, exact=True)[1]:   # as solve()
             store = "upper"
     lr = np.full((B, K), -np.log(K))
     betas = np.full(B, float(beta))

@@ -88,7 +88,8 @@ class _Runner:
 
     def __init__(self, backend, P, lr, beta, eta, method_id, B, K, store="dense"):
         self.backend, self.method_id, self.store = backend, method_id, store
-        if store != "dense" and backend != "c":
+        if store not in ("dense", "upper") and backend != "c" or \
+                store == "upper" and backend not in ("c", "numba"):
             raise ValueError(f"{store} storage runs on the C backend only")
         self.P = P if backend != "numpy" else P.astype(np.float64)
         self.lr, self.beta, self.eta = lr, beta, eta
@@ -125,8 +126,9 @@ class _Runner:
         else:
             from ._numpy_solvers import run
         st = state if state is not None else np.zeros((1, 1))
+        extra = (self.store == "upper",) if self.backend == "numba" else ()
         run(self.P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
-            l, st, it, nq, ex, active)
+            l, st, it, nq, ex, active, *extra)
 
     def exploitability(self, l):
         out = np.empty(self.B)
@@ -143,7 +145,7 @@ class _Runner:
                 raise RuntimeError(f"libnashmp exploitability returned status {st}")
         elif self.backend == "numba":
             from ._numba_solvers import exploitability
-            exploitability(self.P, l, self.lr, self.beta, out)
+            exploitability(self.P, l, self.lr, self.beta, out, self.store == "upper")
         elif self.backend == "cuda":
             from ._cuda_solvers import exploitability
             exploitability(self.P, l, self.lr, self.beta, out)
@@ -253,7 +255,7 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
                               callback=callback, history=history, progress=progress,
                               pi_star=pi_star, inner_tol=inner_tol)
     op = P if packed else None
-    # a dense P that is antisymmetric to rounding is read through its upper triangle (C backend)
+    # a dense P that is antisymmetric to rounding is read through its upper triangle (C, Numba)
     P, exact = (P, False) if packed else check_preference(P, antisymmetrize=antisymmetrize,
                                                           exact=True)
     k = P.shape[-1]
@@ -277,7 +279,8 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     runner = _Runner(be, Pm, np.ascontiguousarray(np.broadcast_to(lr, bshape + (k,)).reshape(B, k)),
                      np.ascontiguousarray(b.reshape(B)), np.ascontiguousarray(etas.reshape(B)),
                      METHOD_ID[method], B, k,
-                     store="packed" if packed else "upper" if exact and be == "c" else "dense")
+                     store="packed" if packed else
+                     "upper" if exact and be in ("c", "numba") else "dense")
     l = np.array(np.broadcast_to(l0, bshape + (k,)).reshape(B, k), dtype=np.float64, order="C")
     state = None
     if method == "omwu":

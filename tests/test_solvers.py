@@ -247,31 +247,52 @@ def test_packed_storage_reaches_newton_equilibrium():
 @pytest.mark.skipif("c" not in SOLVER_BACKENDS, reason="the C backend is not built")
 @pytest.mark.parametrize("K, dtype", [(300, np.float64), (128, np.float32)], ids=["f64", "f32"])
 def test_dense_p_read_through_upper_triangle(K, dtype, monkeypatch):
-    """A dense P with P + P^T = 1 to rounding is solved on C through its upper triangle (half the
-    bytes per query): same iterates as the NumPy loop over the whole matrix, for a shared P and for
-    one P per game; a P off by more than rounding (within the validation tolerance) is read whole."""
+    """A dense P with P + P^T = 1 to rounding is solved on C and Numba through its upper triangle
+    (half the bytes per query): same iterates as the NumPy loop over the whole matrix, for a shared
+    P and for one P per game; a P off by more than rounding (within the validation tolerance) is
+    read whole."""
     stores = []
     init_runner = nashmp.solvers._Runner.__init__
 
     def spy(self, *a, **kw):
         init_runner(self, *a, **kw)
-        stores.append(self.store if self.backend == "c" else self.backend)
+        stores.append((self.backend, self.store))
     monkeypatch.setattr(nashmp.solvers._Runner, "__init__", spy)
     P = random_game(K, seed=21).astype(dtype)
     P2 = np.stack([P, random_game(K, seed=22).astype(dtype)])
     init = np.random.default_rng(3).dirichlet(np.ones(K), size=2)
     tol = 1e-11 if dtype == np.float64 else 1e-5
+    tri = [b for b in ("c", "numba") if b in SOLVER_BACKENDS]
     for game, method in ((P, "nash_mp"), (P2, "nash_mp"), (P2, "omwu")):
         kw = dict(method=method, init=init, max_iter=30, tol=-1, check_every=10)
-        rc = solve_quiet(game, np.array([0.05, 0.2]), backend="c", **kw)
         rn = solve_quiet(game, np.array([0.05, 0.2]), backend="numpy", **kw)
-        np.testing.assert_allclose(rc.log_policy, rn.log_policy, rtol=0, atol=tol)
-        np.testing.assert_allclose(rc.exploitability, rn.exploitability, rtol=1e-9, atol=tol)
-    assert stores == ["upper", "numpy"] * 3
+        for be in tri:
+            r = solve_quiet(game, np.array([0.05, 0.2]), backend=be, **kw)
+            np.testing.assert_allclose(r.log_policy, rn.log_policy, rtol=0, atol=tol)
+            np.testing.assert_allclose(r.exploitability, rn.exploitability, rtol=1e-9, atol=tol)
+    assert stores == ([("numpy", "dense")] + [(b, "upper") for b in tri]) * 3
     off = P.copy()
     off[1, 0] += 6 * np.finfo(dtype).eps              # valid (atol = 1e-6), not exact
-    solve_quiet(off, 0.1, max_iter=2, backend="c")
-    assert stores[-1] == "dense"
+    for be in tri:
+        solve_quiet(off, 0.1, max_iter=2, backend=be)
+        assert stores[-1] == (be, "dense")
+
+
+@pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_numba_upper_triangle_product(dtype):
+    """The Numba loop's triangle product equals P x (float64 NumPy) for every K mod 4, with NaN
+    below the diagonal (never read)."""
+    from nashmp._numba_solvers import _matvec_upper
+    for K in (1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 64, 301):
+        P = random_game(K, seed=K).astype(dtype)
+        x = np.random.default_rng(K).dirichlet(np.ones(K))
+        want = P.astype(np.float64) @ x
+        Pn = P.copy()
+        Pn[np.tril_indices(K)] = np.nan                    # only the strict upper part is read
+        y = np.empty(K)
+        _matvec_upper(Pn, x, y)
+        np.testing.assert_allclose(y, want, rtol=0, atol=4 * K * np.finfo(dtype).eps)
 
 
 @pytest.mark.skipif("c" not in SOLVER_BACKENDS, reason="the C backend is not built")
