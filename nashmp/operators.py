@@ -313,25 +313,39 @@ class PreferenceOperator:
         bshape, pg, _ = self._rows(pi_for_g, "pi_for_g", check=not native,
                                    dtype=np.float64 if native else None)
         pg = pg.astype(np.float64, copy=False)
-        B = pg.shape[0]
+        lp, lr = self._logs(log_pi, log_ref, a, b, bshape, check=not native)
+        outs = self._step_outs(out, pi_out, bshape, pi_out is not None)
+        if self._fused(be, pg, lp, lr, a, b, c, outs[1], outs[3]):
+            raise ValueError(_FUSED_BAD)
+        return self._step_done(pg.shape[0], outs)
+
+    def _logs(self, log_pi, log_ref, a, b, bshape, check):
+        """The (B, K) float64 rows of log_pi and log_ref (None when their coefficient is 0);
+        check: reject NaN and +inf here (else the native kernel reports them)."""
         lp = self._vec(log_pi, "log_pi", bshape) if a != 0.0 else None
         lr = self._vec(log_ref, "log_ref", bshape) if b != 0.0 else None
         for name, v in (("log_pi", lp), ("log_ref", lr)):
-            if not native and v is not None and (np.isnan(v).any() or np.isposinf(v).any()):
+            if check and v is not None and (np.isnan(v).any() or np.isposinf(v).any()):
                 raise ValueError(f"{name} must not contain NaN or +inf")
-        shape = bshape + (self.K,)
+        return lp, lr
+
+    def _step_outs(self, out, pi_out, bshape, want_pi):
+        """(res, w, pres, pw, works): the results of a prox step and the (B, K) C-contiguous
+        arrays the kernels write (pw None unless want_pi)."""
+        shape, n = bshape + (self.K,), int(np.prod(bshape, dtype=np.int64))
         res, work = prepare_out(out, shape, _F64)
-        w = work.reshape(B, self.K)
-        if pi_out is not None:
+        pres = pwork = pw = None
+        if want_pi:
             pres, pwork = prepare_out(pi_out, shape, _F64, "pi_out")
-            pw = pwork.reshape(B, self.K)
-        else:
-            pres = pwork = pw = None
-        st = self._fused(be, pg, lp, lr, a, b, c, w, pw)
-        if st:
-            raise ValueError(_FUSED_BAD)
-        self.n_applications += 1
-        self.n_queries += B
+            pw = pwork.reshape(n, self.K)
+        return res, work.reshape(n, self.K), pres, pw, (work, pwork)
+
+    def _step_done(self, B, outs, count=True):
+        """Counts the query and copies the kernels' arrays into non-contiguous results."""
+        res, _, pres, _, (work, pwork) = outs
+        if count:
+            self.n_applications += 1
+            self.n_queries += B
         if work is not res:
             res[...] = work
         if pres is not None and pwork is not pres:
@@ -760,8 +774,7 @@ class LowRankSkew(PreferenceOperator):
                 raise ValueError(f"pi_for_g must have {self.K} actions on its last axis, got "
                                  f"shape {pi_for_g.shape}")
             shapes.append(pi_for_g.shape[:-1])
-        for name, v in (("log_pi", log_pi if a != 0.0 else None),
-                        ("log_ref", log_ref if b != 0.0 else None)):
+        for v in (log_pi if a != 0.0 else None, log_ref if b != 0.0 else None):
             if v is not None:
                 shapes.append(np.shape(v)[:-1])
         try:
@@ -769,8 +782,7 @@ class LowRankSkew(PreferenceOperator):
         except ValueError:
             raise ValueError(f"batch dimensions do not broadcast: {shapes}") from None
         B = int(np.prod(bshape, dtype=np.int64))
-        lp = self._vec(log_pi, "log_pi", bshape) if a != 0.0 else None
-        lr = self._vec(log_ref, "log_ref", bshape) if b != 0.0 else None
+        lp, lr = self._logs(log_pi, log_ref, a, b, bshape, check=be != "c")
         if moments is not None:
             qin = np.ascontiguousarray(np.broadcast_to(moments, bshape + (nq,)).reshape(B, nq))
             pg = None
@@ -779,18 +791,17 @@ class LowRankSkew(PreferenceOperator):
             pg = np.ascontiguousarray(
                 np.broadcast_to(pi_for_g, bshape + (self.K,)).reshape(B, self.K),
                 dtype=np.float64)
-        res, work = prepare_out(out, bshape + (self.K,), _F64)
-        w = work.reshape(B, self.K)
-        pres = pwork = pw = None
-        if pi_out is not None or (moments_out is not None and be != "c"):
-            pres, pwork = prepare_out(pi_out, bshape + (self.K,), _F64, "pi_out")
-            pw = pwork.reshape(B, self.K)
+        # pi_out is needed on the other backends to compute the new moments from
+        outs = self._step_outs(out, pi_out, bshape,
+                               pi_out is not None or (moments_out is not None and be != "c"))
+        w, pw = outs[1], outs[3]
         qres = qwork = qo = None
         if moments_out is not None:
             qres, qwork = prepare_out(moments_out, bshape + (nq,), _F64, "moments_out")
             qo = qwork.reshape(B, nq)
-        if be == "c":
+        if be == "c":                                    # counts the query itself
             self._mirror_step_q(lp, lr, pg, qin, a, b, c, w, pw, qo)
+            self._step_done(B, outs, count=False)
         else:
             if qin is not None:
                 if not np.isfinite(qin).all():
@@ -800,22 +811,14 @@ class LowRankSkew(PreferenceOperator):
                 if not np.isfinite(pg).all():
                     raise ValueError("pi_for_g must not contain NaN or inf")
                 g = self._apply(pg.astype(self.dtype, copy=False), be)
-            for name, v in (("log_pi", lp), ("log_ref", lr)):
-                if v is not None and (np.isnan(v).any() or np.isposinf(v).any()):
-                    raise ValueError(f"{name} must not contain NaN or +inf")
             if _finish(be, lp, lr, g, a, b, c, w, pw):
                 raise ValueError(_FUSED_BAD)
             if qo is not None:
                 qo[...] = self.moments(pw)
-            self.n_applications += 1
-            self.n_queries += B
-        if work is not res:
-            res[...] = work
-        if pi_out is not None and pwork is not pres:
-            pres[...] = pwork
+            self._step_done(B, outs)
         if qres is not None and qwork is not qres:
             qres[...] = qwork
-        return res
+        return outs[0]
 
     def _mirror_step_q(self, lp, lr, pg, q_in, a, b, c, w, pw, q_out):
         """The C fused step with carried moments ``q = (V^T pi, U^T pi, sum pi)`` (``(B, 2r+1)``
