@@ -496,6 +496,11 @@ def test_lowrank_public_moments(dtype, backend):
     np.testing.assert_allclose(po, np.exp(got), rtol=1e-14, atol=0)
     np.testing.assert_allclose(qo, op.moments(po), rtol=0, atol=1e-6 if dtype == np.float32
                                else 1e-14)
+    # non-contiguous results
+    o_nc, p_nc, q_nc = np.empty((K, 2)).T, np.empty((K, 2)).T, np.empty((2 * r + 1, 2)).T
+    op.mirror_step(lp, lr, None, 0.6, 0.4, 2.0, moments=q, out=o_nc, pi_out=p_nc,
+                   moments_out=q_nc, backend=backend)
+    assert np.array_equal(o_nc, got) and np.array_equal(p_nc, po) and np.array_equal(q_nc, qo)
     # moments_out alone, from the policy; one game's moments broadcast over two log-policies
     qo2 = np.empty((2, 2 * r + 1))
     op.mirror_step(lp, lr, pi, 0.6, 0.4, 2.0, moments_out=qo2, backend=backend)
