@@ -36,7 +36,8 @@ NASHMP_INLINE void SFX(lr_pass1_fixed)(const T *U, const T *V, int64_t ldf, int6
         const int64_t b1 = b0 + LR_BLOCK < i1 ? b0 + LR_BLOCK : i1;
         T bv[LR_FIXED_MAX], bu[LR_FIXED_MAX];
 #ifdef NASHMP_VEXT
-        if (r % LR_W == 0) { /* as vectors, even and odd rows apart (two dependency chains) */
+        if (r % LR_W == 0) { /* as vectors, even and odd rows apart (two dependency chains;
+                                named accumulators: an indexed pair would live in memory) */
             LR_VT v0[LR_FIXED_MAX / LR_W], u0[LR_FIXED_MAX / LR_W], v1[LR_FIXED_MAX / LR_W],
                 u1[LR_FIXED_MAX / LR_W], x;
             const int64_t nv = r / LR_W;
