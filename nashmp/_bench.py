@@ -985,7 +985,8 @@ def _nashmp_iter_fn(P, beta, backend, B, packed=False):
     else:
         from ._games import check_preference
         Pm = np.ascontiguousarray(P if own else P.reshape(1, K, K))
-        if backend in ("c", "numba") and check_preference(P, exact=True)[1]:   # as solve()
+        from .solvers import _reads_upper
+        if _reads_upper(backend, K) and check_preference(P, exact=True)[1]:   # as solve()
             store = "upper"
     lr = np.full((B, K), -np.log(K))
     betas = np.full(B, float(beta))

@@ -27,8 +27,13 @@ def _matvec(Pm, x, out):
         out[y] = s
 
 
+# Smallest K whose solves read an exact P through its triangle (below, the whole-row dot products
+# of _matvec are faster: measured crossover between K = 160 and 192).
+UPPER_MIN_K = 192
+
+
 # P read through its strict upper triangle (P[j, i] = 1 - P[i, j], P[i, i] = 1/2; the solver
-# uses it when P + P^T = 1 to rounding): half the bytes of _matvec. Four rows at a time: their
+# uses it when P + P^T = 1 to rounding and K >= UPPER_MIN_K): half the bytes of _matvec. Four rows at a time: their
 # dot products with x and, in the same loop, y[j] += sum_r x_r - sum_r P[r, j] x_r for the
 # columns on their right. The row slices (indices from 0) let LLVM vectorize the loop.
 @njit(cache=True, fastmath={"reassoc", "contract"})

@@ -83,6 +83,18 @@ def _eta_array(method, eta, beta):
     return e.astype(np.float64)
 
 
+def _reads_upper(backend, k):
+    """Whether the loop of ``backend`` reads an exact P (P + P^T = 1 to rounding) through its
+    upper triangle: C (which keeps small K on the dense kernel itself), and Numba from
+    ``UPPER_MIN_K``."""
+    if backend == "c":
+        return True
+    if backend == "numba":
+        from ._numba_solvers import UPPER_MIN_K
+        return k >= UPPER_MIN_K
+    return False
+
+
 class _Runner:
     """Runs iterations of one method on a backend, state kept in C-contiguous arrays."""
 
@@ -174,7 +186,7 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         On the C backend a dense ``P`` with ``P + P^T = 1`` to 4 ulps is read through its upper
         triangle too (``nashmp_solve_upper_*``: K >= 64 float64, >= 16 float32; not for one
         ``P`` shared by several games), which changes the result in the last bits only; the
-        Numba loop reads such a ``P`` through its triangle as well.
+        Numba loop reads such a ``P`` through its triangle as well (K >= 192).
     beta : float or array_like, shape (...)
         Regularization, > 0 (per game if an array). ``method="sppo"`` accepts 0.
     ref : array_like, shape (K,) or (..., K), optional
@@ -280,8 +292,8 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     runner = _Runner(be, Pm, np.ascontiguousarray(np.broadcast_to(lr, bshape + (k,)).reshape(B, k)),
                      np.ascontiguousarray(b.reshape(B)), np.ascontiguousarray(etas.reshape(B)),
                      METHOD_ID[method], B, k,
-                     store="packed" if packed else
-                     "upper" if exact and be in ("c", "numba") else "dense")
+                     store="packed" if packed else "upper" if exact and _reads_upper(be, k)
+                     else "dense")
     l = np.array(np.broadcast_to(l0, bshape + (k,)).reshape(B, k), dtype=np.float64, order="C")
     state = None
     if method == "omwu":
