@@ -301,6 +301,20 @@ def test_batched_solve_and_metrics_on_operator():
     rd = nashmp.solve(D, beta, tol=1e-10)
     np.testing.assert_allclose(res.log_policy, rd.log_policy, atol=1e-10)
     assert np.array_equal(res.n_queries, rd.n_queries)
+    # games that stop at different iterations (whole-batch steps, then subsets of rows), with
+    # the C low-rank loop's carried moments and history, on every method that carries them
+    opl, Dl = _make("lowrank", 40, np.float64, seed=2)
+    for method in ("nash_mp", "omd", "extragradient"):
+        kw = dict(method=method, tol=1e-9, max_iter=3000, check_every=3, history=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r_op, r_d = nashmp.solve(opl, beta, **kw), nashmp.solve(Dl, beta, **kw)
+        assert len(set(r_op.nit.tolist())) > 1, method            # they did stop apart
+        np.testing.assert_allclose(r_op.log_policy, r_d.log_policy, atol=1e-10, err_msg=method)
+        assert np.array_equal(r_op.nit, r_d.nit)
+        assert np.array_equal(r_op.n_queries, r_d.n_queries)
+        np.testing.assert_allclose(r_op.history["exploitability"], r_d.history["exploitability"],
+                                   atol=1e-11, err_msg=method)
     lp = np.log(_policies(30, 3))
     for fn in (nashmp.exploitability, nashmp.duality_gap, nashmp.best_response,
                nashmp.fixed_point_residual):
