@@ -125,6 +125,32 @@ def test_sizes_not_multiple_of_tiles_and_batch(kind):
             np.testing.assert_allclose(out, ref, atol=1e-12, rtol=0)
 
 
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("r", (3, 8, 16, 32, 40))
+def test_lowrank_every_rank_path(r, dtype):
+    """The C kernels have copies for ranks 8, 16 and 32 (compile-time rank) beside the generic
+    one: apply and the fused step of each against NumPy float64, at a K with 8-row groups and a
+    tail, over more than one 1024-row sub-block."""
+    K = 2051
+    rng = np.random.default_rng(r)
+    U = (0.1 * rng.standard_normal((K, r)) / np.sqrt(r)).astype(dtype)
+    V = (0.1 * rng.standard_normal((K, r)) / np.sqrt(r)).astype(dtype)
+    op = O.LowRankSkew(U, V)
+    Uf, Vf = U.astype(np.float64), V.astype(np.float64)
+    pi = rng.dirichlet(np.ones(K), 2)
+    g = 0.5 * pi.sum(-1, keepdims=True) + (pi @ Vf) @ Uf.T - (pi @ Uf) @ Vf.T
+    lp = np.log(rng.dirichlet(np.ones(K), 2))
+    lr = np.log(rng.dirichlet(np.ones(K)))
+    a, b, c = 1 / 1.2, 0.2 / 1.2, 2 / 1.2
+    z = a * lp + b * lr + c * g
+    want = z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+    for be in BACKENDS:
+        got = op.apply(pi.astype(dtype), backend=be).astype(np.float64)
+        np.testing.assert_allclose(got, g, atol=10 * TOL[dtype], rtol=0, err_msg=be)
+        step = op.mirror_step(lp, lr, pi, a, b, c, backend=be)
+        np.testing.assert_allclose(step, want, atol=50 * TOL[dtype], rtol=0, err_msg=be)
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("kind", KINDS)
 def test_fused_step_equals_apply_then_mirror_step(kind, dtype):
