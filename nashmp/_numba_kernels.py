@@ -15,15 +15,16 @@ as -5, like the C kernel.
 
 float32 data is accumulated in float64. Rows run in parallel (``prange``); every row is reduced
 by one thread in a fixed order, so results do not depend on the thread count. No fastmath except
-``reassoc``/``contract`` in the matrix-vector product (never ``nnan``/``ninf``: ``-inf`` must
-keep its meaning).
+``reassoc``/``contract`` in the matrix-vector product and ``contract`` in :func:`exp` (never
+``nnan``/``ninf``: ``-inf`` must keep its meaning).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 __all__ = ["logsumexp", "log_softmax", "softmax", "kl", "span", "preference_apply",
            "mirror_step", "OK", "ERR_NONFINITE"]
@@ -36,6 +37,55 @@ _NINF = -np.inf
 
 _PAR = dict(cache=True, nogil=True, parallel=True)
 _SER = dict(cache=True, nogil=True, inline="always")
+
+
+# ---- exp without a libm call ----------------------------------------------------------------------
+
+@intrinsic
+def _bits(typingctx, x):
+    """The bits of a float64 as an int64 (an LLVM bitcast: vectorizes, unlike a view)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, x):
+    """The float64 whose bits are the int64 ``x``."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float64))
+    return types.float64(types.int64), codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.6931471803691238           # ln 2 with 21 trailing zero bits: n * _LN2_HI is exact
+_LN2_LO = 1.9082149292705877e-10       # ln 2 - _LN2_HI
+_SHIFTER = 6755399441055744.0          # 1.5 * 2^52: x + _SHIFTER rounds x to an integer
+_SHIFTER_BITS = 0x4338000000000000
+
+
+# Not inline="always": Numba's IR-level inlining would drop the "contract" flag (LLVM inlines the
+# call and keeps it: the polynomial then runs as FMAs, 0.76 against 1.39 ns per element).
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def exp(x):
+    """``exp(x)`` for float64 ``x`` in straight-line code (no libm call), so that the loops calling
+    it vectorize: the design of the C kernels' exp (``csrc/src/exp_block.h``): ``x = n ln2 + r``
+    with the shifter trick, ``e^r`` by its Taylor polynomial of degree 13 (truncation < 0.05 ulp),
+    ``2^n`` as two powers of two built from exponent bits (subnormal results and overflow come out
+    right). ``-inf`` gives 0, ``+inf`` gives ``+inf``, NaN gives NaN. Within 1 ulp of the correctly
+    rounded value (tests/test_kernels.py measures it against ``np.exp``)."""
+    xc = min(max(x, -1000.0), 1000.0)
+    t = xc * _LOG2E + _SHIFTER
+    nf = t - _SHIFTER
+    r = (xc - nf * _LN2_HI) - nf * _LN2_LO
+    p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (
+        1.0 / 120 + r * (1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (
+            1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (
+                1.0 / 479001600 + r * (1.0 / 6227020800)))))))))))))
+    n = _bits(t) - _SHIFTER_BITS
+    n1 = n >> 1
+    e = (p * _from_bits((n1 + 1023) << 52)) * _from_bits((n - n1 + 1023) << 52)
+    return x if x != x else e
 
 
 # ---- row helpers (serial, inlined into the parallel kernels) -----------------------------------

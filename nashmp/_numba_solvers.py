@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._methods import coefficients as _py_coefficients
+from ._numba_kernels import exp as _vexp
 
 _coefficients = njit(cache=True, inline="always")(_py_coefficients)
 
@@ -91,11 +92,10 @@ def _product(Pm, x, y, upper):
 
 
 @njit(cache=True, inline="always")
-def _step(a, l, b, lr, c, g, out):
-    """out = N(a l + b lr + c g), zero coefficients contribute 0; one online logsumexp pass."""
+def _step(a, l, b, lr, c, g, out, e):
+    """out = N(a l + b lr + c g), zero coefficients contribute 0: z, its max in four lanes, the
+    exps (into the scratch e: a loop that vectorizes) and their sum in four lanes."""
     k = l.shape[0]
-    m = -np.inf
-    s = 0.0
     for j in range(k):
         z = c * g[j]
         if a != 0.0:
@@ -103,12 +103,36 @@ def _step(a, l, b, lr, c, g, out):
         if b != 0.0:
             z += b * lr[j]
         out[j] = z
-        if z > m:
-            s = s * math.exp(m - z) + 1.0 if m > -np.inf else 1.0
-            m = z
-        elif z > -np.inf:
-            s += math.exp(z - m)
-    lse = m + math.log(s) if m > -np.inf else -np.inf
+    m0 = m1 = m2 = m3 = -np.inf                  # NaN never wins a comparison: ignored here
+    j = 0
+    while j + 4 <= k:
+        m0 = out[j] if out[j] > m0 else m0
+        m1 = out[j + 1] if out[j + 1] > m1 else m1
+        m2 = out[j + 2] if out[j + 2] > m2 else m2
+        m3 = out[j + 3] if out[j + 3] > m3 else m3
+        j += 4
+    while j < k:
+        m0 = out[j] if out[j] > m0 else m0
+        j += 1
+    m0 = m1 if m1 > m0 else m0
+    m2 = m3 if m3 > m2 else m2
+    m = m2 if m2 > m0 else m0
+    lse = -np.inf
+    if m > -np.inf:
+        for j in range(k):
+            e[j] = _vexp(out[j] - m)             # NaN in z: NaN here, in the sum and in out
+        s0 = s1 = s2 = s3 = 0.0
+        j = 0
+        while j + 4 <= k:
+            s0 += e[j]
+            s1 += e[j + 1]
+            s2 += e[j + 2]
+            s3 += e[j + 3]
+            j += 4
+        while j < k:
+            s0 += e[j]
+            j += 1
+        lse = m + math.log((s0 + s1) + (s2 + s3))
     for j in range(k):
         out[j] -= lse
 
@@ -116,7 +140,7 @@ def _step(a, l, b, lr, c, g, out):
 @njit(cache=True, inline="always")
 def _exp(l, out):
     for j in range(l.shape[0]):
-        out[j] = math.exp(l[j])
+        out[j] = _vexp(l[j])
 
 
 @njit(cache=True)
@@ -135,7 +159,7 @@ def _exploitability_row(Pm, l, lr, beta, pi, g, upper):
     s = 0.0
     klr = 0.0
     for j in range(k):
-        s += math.exp(lr[j] + g[j] / beta - m)
+        s += _vexp(lr[j] + g[j] / beta - m)
         if l[j] > -np.inf:
             klr += pi[j] * (l[j] - lr[j])
     return beta * (m + math.log(s)) + beta * klr - 0.5
@@ -167,23 +191,24 @@ def run(P, log_ref, beta, eta, method, max_iter, check_every, tol,
         g = np.empty(K)
         h = np.empty(K)
         rep = np.empty(K)
+        e = np.empty(K)
         for step in range(max_iter):
             a, b, c, s = _coefficients(method, beta[i], eta[i], it[i])
             if two_step:
                 _exp(l, pi)
                 _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, h)
+                _step(a, l, b, lr, c, g, h, e)
                 _exp(h, pi)
                 _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, l)
+                _step(a, l, b, lr, c, g, l, e)
                 nq[i] += 2
             elif method == 1:           # nash_md: query mu = N((1-s) l + s lr)
                 for j in range(K):
                     g[j] = 0.0
-                _step(1.0 - s, l, s, lr, 0.0, g, h)
+                _step(1.0 - s, l, s, lr, 0.0, g, h, e)
                 _exp(h, pi)
                 _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, l)
+                _step(a, l, b, lr, c, g, l, e)
                 nq[i] += 1
             elif method == 4:           # omwu: optimistic 2 g_t - g_{t-1}
                 _exp(l, pi)
@@ -191,12 +216,12 @@ def run(P, log_ref, beta, eta, method, max_iter, check_every, tol,
                 for j in range(K):
                     h[j] = 2.0 * g[j] - st[j]
                     st[j] = g[j]
-                _step(a, l, b, lr, c, h, l)
+                _step(a, l, b, lr, c, h, l, e)
                 nq[i] += 1
             else:
                 _exp(l, pi)
                 _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, l)
+                _step(a, l, b, lr, c, g, l, e)
                 nq[i] += 1
             if method == 6:             # sppo: running log-sum of the iterates
                 for j in range(K):
@@ -208,7 +233,7 @@ def run(P, log_ref, beta, eta, method, max_iter, check_every, tol,
                 if method == 6:
                     for j in range(K):
                         g[j] = 0.0
-                    _step(1.0, st, 0.0, lr, 0.0, g, rep)
+                    _step(1.0, st, 0.0, lr, 0.0, g, rep, e)
                 else:
                     rep[:] = l
                 expl[i] = _exploitability_row(Pm, rep, lr, beta[i], pi, g, upper)

@@ -987,3 +987,33 @@ def test_huge_logits_no_overflow(backend, dtype):
     sm = nashmp.softmax(x, backend=backend)
     np.testing.assert_array_equal(sm[0], [1, 0, 0])
     assert np.isfinite(sm).all()
+
+
+@pytest.mark.skipif("numba" not in AVAILABLE, reason="numba backend not available")
+def test_numba_exp_within_one_ulp():
+    """The Numba backend's exp (straight-line code, so that its loops vectorize) against NumPy's,
+    in units in the last place of the correctly rounded value: the whole double range, subnormal
+    results, and the special values (-inf -> 0, +inf and overflow -> inf, NaN -> NaN)."""
+    from numba import njit
+
+    from nashmp._numba_kernels import exp as nexp
+
+    @njit
+    def apply(x, out):
+        for j in range(x.shape[0]):
+            out[j] = nexp(x[j])
+
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.uniform(-745.2, 709.8, 400_000), 3 * rng.standard_normal(200_000),
+                        rng.uniform(-746.0, -700.0, 50_000), np.arange(-746, 711, 0.25),
+                        [-np.inf, np.inf, np.nan, -1e300, 1e300, 0.0, -0.0, 5e-324, -745.13,
+                         -745.14, 709.78, 709.79]])
+    got = np.empty_like(x)
+    apply(x, got)
+    with np.errstate(over="ignore"):
+        want = np.exp(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[np.isinf(want)], want[np.isinf(want)])
+    fin = np.isfinite(want)
+    ulp = np.abs(got[fin] - want[fin]) / np.spacing(want[fin])
+    assert ulp.max() <= 1.0, f"max error {ulp.max():.3f} ulp at x = {x[fin][np.argmax(ulp)]!r}"
