@@ -186,7 +186,7 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         On the C backend a dense ``P`` with ``P + P^T = 1`` to 4 ulps is read through its upper
         triangle too (``nashmp_solve_upper_*``: K >= 64 float64, >= 16 float32; not for one
         ``P`` shared by several games), which changes the result in the last bits only; the
-        Numba loop reads such a ``P`` through its triangle as well (K >= 96).
+        Numba loop reads such a ``P`` through its triangle as well (K >= 112).
     beta : float or array_like, shape (...)
         Regularization, > 0 (per game if an array). ``method="sppo"`` accepts 0.
     ref : array_like, shape (K,) or (..., K), optional
