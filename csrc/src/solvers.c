@@ -929,7 +929,8 @@ static void sv_pk_chunk(const sv_cfg *cf, const void *P, const double *x, double
 }
 
 /* y += the other chunks' parts, in chunk order; 1 when y is not finite. */
-static int sv_pk_combine(int64_t k, double *y, const double *buf, const int64_t *bd, int nch)
+NASHMP_HOT static int sv_pk_combine(int64_t k, double *y, const double *buf, const int64_t *bd,
+                                    int nch)
 {
     const int64_t kp = (k + 7) / 8 * 8;
     int64_t j;
@@ -937,8 +938,11 @@ static int sv_pk_combine(int64_t k, double *y, const double *buf, const int64_t 
     for (c = 1; c < nch; c++)
         for (j = bd[c]; j < k; j++)
             y[j] += buf[(c - 1) * kp + j];
-    for (j = 0; j < k; j++)
-        bad |= !(fabs(y[j]) < NASHMP_INF_F64);
+    {   /* NaN-aware max and min in vectors (a scalar test per element: 7% of K = 100) */
+        double mx, mn;
+        nashmp_chunk_maxmin_f64(y, k, 1, &mx, &mn);
+        bad = !(mx < NASHMP_INF_F64) || !(mn > -NASHMP_INF_F64);
+    }
     return bad;
 }
 

@@ -1262,6 +1262,55 @@ static void test_upper(void)
              NASHMP_ERR_INVALID_STRIDE);
 }
 
+/* A NaN or an infinity in the read triangle makes the products non-finite: the solve reports
+ * NASHMP_ERR_NONFINITE (packed and upper; k = 100 one chunk, k = 450 row-parallel chunks on 2
+ * threads), whether the entry is near the first row, the diagonal or the last column. */
+static void test_triangle_nonfinite(void)
+{
+    enum { KMAX = 450 };
+    double *P = malloc(sizeof(double) * KMAX * KMAX), *Pu = malloc(sizeof(double) * KMAX * KMAX);
+    double lr[KMAX], la[KMAX], beta = 0.1, eta = 2.0, ex;
+    const double bad[3] = {NAN, INFINITY, -INFINITY};
+    int ks[2] = {100, 450}, ki, b, w, y, j, nt0 = nashmp_get_num_threads();
+    int64_t it, nq;
+    uint8_t act;
+    nashmp_set_num_threads(2);
+    for (ki = 0; ki < 2; ki++) {
+        const int k = ks[ki];
+        const int64_t where[3][2] = {{0, 1}, {k / 2, k / 2 + 1}, {k - 2, k - 1}};
+        make_skew(P, k, 0.5);
+        random_log_policy(lr, k, 1.0);
+        for (b = 0; b < 3; b++)
+            for (w = 0; w < 3; w++) {
+                const int64_t r = where[w][0], c = where[w][1];
+                int64_t o = 0;
+                int st;
+                for (y = 0; y < k; y++)
+                    for (j = y + 1; j < k; j++, o++)
+                        Pu[o] = (y == r && j == c) ? bad[b] : P[y * k + j];
+                memcpy(la, lr, sizeof(double) * k);
+                it = nq = 0;
+                act = 1;
+                st = nashmp_solve_packed_f64(Pu, 0, lr, 0, &beta, &eta, 1, k, NASH_MP, 5, 1,
+                                             -1.0, la, k, NULL, 0, &it, &nq, &ex, &act);
+                CHECK(st == NASHMP_ERR_NONFINITE, "packed k=%d P[%d,%d]=%g: status %d", k,
+                      (int)r, (int)c, bad[b], st);
+                P[r * k + c] = bad[b];
+                memcpy(la, lr, sizeof(double) * k);
+                it = nq = 0;
+                act = 1;
+                st = nashmp_solve_upper_f64(P, 0, lr, 0, &beta, &eta, 1, k, NASH_MP, 5, 1, -1.0,
+                                            la, k, NULL, 0, &it, &nq, &ex, &act);
+                CHECK(st == NASHMP_ERR_NONFINITE, "upper k=%d P[%d,%d]=%g: status %d", k,
+                      (int)r, (int)c, bad[b], st);
+                P[r * k + c] = 0.5;
+            }
+    }
+    nashmp_set_num_threads(nt0);
+    free(P);
+    free(Pu);
+}
+
 /* nashmp_solve_upper_* and _packed_*: the same bits with 1 and 2 threads, for one game
  * (row-parallel chunks of the triangle), for 3 games with their own P (fewer units than threads:
  * row-parallel too) and for 2 games sharing a packed triangle (2 vectors per product); and the
@@ -1380,6 +1429,7 @@ int main(void)
     test_packed();
     test_upper();
     test_triangle_threads();
+    test_triangle_nonfinite();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }
