@@ -14,30 +14,29 @@ NASHMP_INLINE void SFX(vstore)(T *p, VT v)
     memcpy(p, &v, sizeof v);
 }
 
-/* sigma and 1 - sigma of two score vectors, with one division for both:
+/* h = sigma(x) - 1/2 of two score vectors, with one division for both:
  *   t = exp(-|x|) by the vectorized exp_red of lse_block.h (flushed to 0 below its range),
- *   h = 1/(1+t) - 1/2 in [0, 1/2], with 1/(1+t0) = (1+t1)/((1+t0)(1+t1)) (product in [1, 4]),
- *   sigma(x) = 1/2 + copysign(h, x), 1 - sigma(x) = 1/2 - copysign(h, x) (no selects).
- * Absolute error a few ulp of 1: sigma and 1 - sigma are accumulated times pi, so absolute
- * accuracy is what matters. */
-NASHMP_INLINE void SFX(vsig2x2)(VT x0, VT x1, VT *p0, VT *q0, VT *p1, VT *q1)
+ *   |h| = 1/(1+t) - 1/2 in [0, 1/2], with 1/(1+t0) = (1+t1)/((1+t0)(1+t1)) (product in [1, 4]),
+ *   h = copysign(|h|, x) (no selects). sigma = 1/2 + h and 1 - sigma = 1/2 - h are never formed:
+ * the tiles accumulate h pi and add the 1/2 pi parts once (fewer operations, and no rounding of
+ * 1/2 + h). Absolute error a few ulp of 1/2: h is accumulated times pi, so absolute accuracy is
+ * what matters. */
+NASHMP_INLINE void SFX(vsigh2)(VT x0, VT x1, VT *h0, VT *h1)
 {
     const VT t0 = VEXP(-(VT)((VU)x0 & ABSMASK)), t1 = VEXP(-(VT)((VU)x1 & ABSMASK));
     const VT u0 = (T)1 + t0, u1 = (T)1 + t1;
     const VT inv = (T)1 / (u0 * u1);
-    VT h0 = u1 * inv - (T)0.5, h1 = u0 * inv - (T)0.5;
-    h0 = (VT)((VU)h0 | ((VU)x0 & ~ABSMASK));
-    h1 = (VT)((VU)h1 | ((VU)x1 & ~ABSMASK));
-    *p0 = (T)0.5 + h0;
-    *q0 = (T)0.5 - h0;
-    *p1 = (T)0.5 + h1;
-    *q1 = (T)0.5 - h1;
+    const VT a0 = u1 * inv - (T)0.5, a1 = u0 * inv - (T)0.5;
+    *h0 = (VT)((VU)a0 | ((VU)x0 & ~ABSMASK));
+    *h1 = (VT)((VU)a1 | ((VU)x1 & ~ABSMASK));
 }
 
 /* One pair of tiles (I <= J): rows i0.., columns j0.. (EM_TB each). Diagonal tiles (I == J)
  * evaluate every ordered pair and add to rows only; other tiles evaluate each pair once and add
- * p * pi_j to row i and (1 - p) * pi_i to column j. Micro-kernel: EM_RB rows x two vectors of
- * W columns (scores in 2 EM_RB registers, d FMAs each). */
+ * sigma pi_j = (1/2 + h) pi_j to row i and (1 - sigma) pi_i = (1/2 - h) pi_i to column j: the
+ * h parts pair by pair, the 1/2 parts as half the tile's sum of pi (columns for the rows, rows
+ * for the columns). Micro-kernel: EM_RB rows x two vectors of W columns (scores in 2 EM_RB
+ * registers, d FMAs each). */
 NASHMP_INLINE void SFX(em_tile)(const T *NASHMP_RESTRICT A, const T *NASHMP_RESTRICT ET,
                                 int64_t d, int64_t kp, const T *NASHMP_RESTRICT pi, int64_t i0,
                                 int64_t j0, int diag, double *NASHMP_RESTRICT acc,
@@ -46,8 +45,14 @@ NASHMP_INLINE void SFX(em_tile)(const T *NASHMP_RESTRICT A, const T *NASHMP_REST
     int64_t ib, jb, kk;
     int r, l;
     const VT vzero = {(T)0};
-    for (l = 0; l < EM_TB; l++)
+    double hcol = 0.0, hrow = 0.0; /* half the sums of pi over the columns, the rows */
+    for (l = 0; l < EM_TB; l++) {
         ct[l] = (T)0;
+        hcol += (double)pi[j0 + l];
+        hrow += (double)pi[i0 + l];
+    }
+    hcol *= 0.5;
+    hrow *= 0.5;
     for (ib = 0; ib < EM_TB; ib += EM_RB) {
         const T *Ai = A + (i0 + ib) * d;
         VT racc[EM_RB];
@@ -74,12 +79,12 @@ NASHMP_INLINE void SFX(em_tile)(const T *NASHMP_RESTRICT A, const T *NASHMP_REST
             c0 = diag ? vzero : SFX(vload)(ct + jb);
             c1 = diag ? vzero : SFX(vload)(ct + jb + W);
             for (r = 0; r < EM_RB; r++) {
-                VT p0, q0, p1, q1;
-                SFX(vsig2x2)(s0[r], s1[r], &p0, &q0, &p1, &q1);
-                racc[r] += p0 * pj0 + p1 * pj1;
+                VT h0, h1;
+                SFX(vsigh2)(s0[r], s1[r], &h0, &h1);
+                racc[r] += h0 * pj0 + h1 * pj1;
                 if (!diag) {
-                    c0 += q0 * pir[r];
-                    c1 += q1 * pir[r];
+                    c0 -= h0 * pir[r];
+                    c1 -= h1 * pir[r];
                 }
             }
             if (!diag) {
@@ -91,12 +96,12 @@ NASHMP_INLINE void SFX(em_tile)(const T *NASHMP_RESTRICT A, const T *NASHMP_REST
             double h = 0.0;
             for (l = 0; l < W; l++)
                 h += (double)racc[r][l];
-            acc[i0 + ib + r] += h;
+            acc[i0 + ib + r] += h + hcol;
         }
     }
     if (!diag)
         for (l = 0; l < EM_TB; l++)
-            acc[j0 + l] += (double)ct[l];
+            acc[j0 + l] += (double)ct[l] + hrow;
 }
 #else
 /* Portable fallback (no vector extensions): every ordered pair, rows only. */
