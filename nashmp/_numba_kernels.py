@@ -92,16 +92,18 @@ def exp(x):
 # ---- row helpers (serial, inlined into the parallel kernels) -----------------------------------
 
 @njit(**_SER)
-def _row_max(x, i, k):
-    """Max of row ``i`` in four lanes, and whether it holds NaN (NaN never wins a comparison)."""
+def _max4(v):
+    """Max of the 1-D array ``v`` in four lanes, and whether it holds NaN (NaN never wins a
+    comparison)."""
+    k = v.shape[0]
     m0 = m1 = m2 = m3 = _NINF
     nan = False
     j = 0
     while j + 4 <= k:
-        v0 = np.float64(x[i, j])
-        v1 = np.float64(x[i, j + 1])
-        v2 = np.float64(x[i, j + 2])
-        v3 = np.float64(x[i, j + 3])
+        v0 = np.float64(v[j])
+        v1 = np.float64(v[j + 1])
+        v2 = np.float64(v[j + 2])
+        v3 = np.float64(v[j + 3])
         m0 = v0 if v0 > m0 else m0
         m1 = v1 if v1 > m1 else m1
         m2 = v2 if v2 > m2 else m2
@@ -109,7 +111,7 @@ def _row_max(x, i, k):
         nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
         j += 4
     while j < k:
-        v0 = np.float64(x[i, j])
+        v0 = np.float64(v[j])
         m0 = v0 if v0 > m0 else m0
         nan |= v0 != v0
         j += 1
@@ -173,7 +175,7 @@ def _row_ms(x, i, k, buf):
     Returns ``(m, s, bad)``: ``m = -inf, s = 0`` for an all ``-inf`` row; ``bad`` (1) when the row
     holds NaN or ``+inf``.
     """
-    m, nan = _row_max(x, i, k)
+    m, nan = _max4(x[i])
     if nan or m == _INF:
         return m, 0.0, 1
     if m == _NINF:
@@ -262,7 +264,7 @@ def softmax(x, out):
     bad = 0
     scr = _scratch()
     for i in prange(n):
-        m, nan = _row_max(x, i, k)
+        m, nan = _max4(x[i])
         if nan or m == _INF:
             bad += 1
             for j in range(k):

@@ -11,6 +11,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._methods import coefficients as _py_coefficients
+from ._numba_kernels import _max4, _sum4
 from ._numba_kernels import exp as _vexp
 
 _coefficients = njit(cache=True, inline="always")(_py_coefficients)
@@ -107,7 +108,8 @@ def _product(Pm, x, y, upper):
 @njit(cache=True, inline="always")
 def _step(a, l, b, lr, c, g, out, e):
     """out = N(a l + b lr + c g), zero coefficients contribute 0: z, its max in four lanes, the
-    exps (into the scratch e: a loop that vectorizes) and their sum in four lanes."""
+    exps (into the scratch e: a loop that vectorizes) and their sum in four lanes (the helpers
+    of the Numba kernels)."""
     k = l.shape[0]
     for j in range(k):
         z = c * g[j]
@@ -116,36 +118,13 @@ def _step(a, l, b, lr, c, g, out, e):
         if b != 0.0:
             z += b * lr[j]
         out[j] = z
-    m0 = m1 = m2 = m3 = -np.inf                  # NaN never wins a comparison: ignored here
-    j = 0
-    while j + 4 <= k:
-        m0 = out[j] if out[j] > m0 else m0
-        m1 = out[j + 1] if out[j + 1] > m1 else m1
-        m2 = out[j + 2] if out[j + 2] > m2 else m2
-        m3 = out[j + 3] if out[j + 3] > m3 else m3
-        j += 4
-    while j < k:
-        m0 = out[j] if out[j] > m0 else m0
-        j += 1
-    m0 = m1 if m1 > m0 else m0
-    m2 = m3 if m3 > m2 else m2
-    m = m2 if m2 > m0 else m0
+    m = _max4(out)[0]                            # NaN ignored here (a NaN z gives NaN below)
     lse = -np.inf
     if m > -np.inf:
         for j in range(k):
-            e[j] = _vexp(out[j] - m)             # NaN in z: NaN here, in the sum and in out
-        s0 = s1 = s2 = s3 = 0.0
-        j = 0
-        while j + 4 <= k:
-            s0 += e[j]
-            s1 += e[j + 1]
-            s2 += e[j + 2]
-            s3 += e[j + 3]
-            j += 4
-        while j < k:
-            s0 += e[j]
-            j += 1
-        lse = m + math.log((s0 + s1) + (s2 + s3))
+            e[j] = _vexp(out[j] - m)
+        s = _sum4(e, k, (0.0, 0.0, 0.0, 0.0))
+        lse = m + math.log((s[0] + s[1]) + (s[2] + s[3]))
     for j in range(k):
         out[j] -= lse
 
