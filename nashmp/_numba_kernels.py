@@ -38,6 +38,9 @@ _NINF = -np.inf
 
 _PAR = dict(cache=True, nogil=True, parallel=True)
 _SER = dict(cache=True, nogil=True, inline="always")
+# helpers called, not inlined at the IR level (LLVM inlines them): the parallel kernels' IR stays
+# small, which keeps their compilation short
+_CALL = dict(cache=True, nogil=True)
 
 
 # ---- exp without a libm call ----------------------------------------------------------------------
@@ -91,7 +94,7 @@ def exp(x):
 
 # ---- row helpers (serial, inlined into the parallel kernels) -----------------------------------
 
-@njit(**_SER)
+@njit(**_CALL)
 def _max4(v):
     """Max of the 1-D array ``v`` in four lanes, and whether it holds NaN (NaN never wins a
     comparison)."""
@@ -126,19 +129,19 @@ _CH = 256
 _NT = numba.config.NUMBA_NUM_THREADS
 
 
-@njit(**_SER)
+@njit(**_CALL)
 def _scratch():
     """Per-thread scratch rows for :func:`_buf` (allocated once per kernel call)."""
     return np.empty((_NT, _CH))
 
 
-@njit(**_SER)
+@njit(**_CALL)
 def _buf(scr):
     """This thread's scratch row."""
     return scr[numba.get_thread_id()]
 
 
-@njit(**_SER)
+@njit(**_CALL)
 def _sum4(buf, n, s):
     """``s`` (four lanes) plus ``buf[:n]`` summed in four lanes."""
     s0, s1, s2, s3 = s
@@ -155,16 +158,20 @@ def _sum4(buf, n, s):
     return s0, s1, s2, s3
 
 
-@njit(**_SER)
-def _row_sumexp(x, i, k, m, buf):
+@njit(**_CALL)
+def _row_sumexp(x, i, k, m, buf, dst=None):
     """``sum_j exp(x[i, j] - m)`` (``m`` finite; ``-inf`` entries give 0), the exps of
-    :func:`exp` a chunk at a time into ``buf``, summed in four lanes."""
+    :func:`exp` a chunk at a time into ``buf``, summed in four lanes; with ``dst``, the exps are
+    also written to ``dst[i, :]``."""
     s = (0.0, 0.0, 0.0, 0.0)
     for c0 in range(0, k, _CH):
         n = min(_CH, k - c0)
         for t in range(n):
             buf[t] = exp(np.float64(x[i, c0 + t]) - m)
         s = _sum4(buf, n, s)
+        if dst is not None:
+            for t in range(n):
+                dst[i, c0 + t] = buf[t]
     return (s[0] + s[1]) + (s[2] + s[3])
 
 
@@ -274,16 +281,7 @@ def softmax(x, out):
             for j in range(k):
                 out[i, j] = 0.0
             continue
-        buf = _buf(scr)                   # the exps in double, summed in four lanes
-        sm = (0.0, 0.0, 0.0, 0.0)
-        for c0 in range(0, k, _CH):
-            nc = min(_CH, k - c0)
-            for t in range(nc):
-                buf[t] = exp(np.float64(x[i, c0 + t]) - m)
-            sm = _sum4(buf, nc, sm)
-            for t in range(nc):
-                out[i, c0 + t] = buf[t]
-        inv = 1.0 / ((sm[0] + sm[1]) + (sm[2] + sm[3]))
+        inv = 1.0 / _row_sumexp(x, i, k, m, _buf(scr), out)   # the exps in double, summed
         for j in range(k):
             out[i, j] = np.float64(out[i, j]) * inv
     return ERR_NONFINITE if bad else OK
