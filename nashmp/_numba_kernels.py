@@ -123,22 +123,16 @@ def _max4(v):
     return (m2 if m2 > m0 else m0), nan
 
 
-# Exps go through a scratch row of _CH doubles per thread (a loop of exps into a buffer
+# Exps go through a scratch row of at most _CH doubles (a loop of exps into a buffer
 # vectorizes; the same exps summed as they come do not: 1000 x 1000, 1 thread: 1.5 against 5 ms).
 _CH = 256
-_NT = numba.config.NUMBA_NUM_THREADS
 
 
 @njit(**_CALL)
-def _scratch():
-    """Per-thread scratch rows for :func:`_buf` (allocated once per kernel call)."""
-    return np.empty((_NT, _CH))
-
-
-@njit(**_CALL)
-def _buf(scr):
-    """This thread's scratch row."""
-    return scr[numba.get_thread_id()]
+def _buf(k):
+    """A scratch row for the exps of a row of length ``k`` (one allocation per row: no shared
+    per-thread buffer whose size a disk-cached constant would have to fix)."""
+    return np.empty(min(k, _CH))
 
 
 @njit(**_CALL)
@@ -223,9 +217,8 @@ def logsumexp(x, out):
     """``out[i] = log(sum_j exp(x[i, j]))``; all ``-inf`` row -> ``-inf``. Returns a status."""
     n, k = x.shape
     bad = 0
-    scr = _scratch()
     for i in prange(n):
-        m, s, b = _row_ms(x, i, k, _buf(scr))
+        m, s, b = _row_ms(x, i, k, _buf(k))
         if b:
             bad += 1
             out[i] = np.nan
@@ -241,9 +234,8 @@ def log_softmax(x, out):
     """``out[i, :] = x[i, :] - logsumexp(x[i, :])``; all ``-inf`` row -> all ``-inf``."""
     n, k = x.shape
     bad = 0
-    scr = _scratch()
     for i in prange(n):
-        m, s, b = _row_ms(x, i, k, _buf(scr))
+        m, s, b = _row_ms(x, i, k, _buf(k))
         if b:
             bad += 1
             for j in range(k):
@@ -269,7 +261,6 @@ def softmax(x, out):
     """
     n, k = x.shape
     bad = 0
-    scr = _scratch()
     for i in prange(n):
         m, nan = _max4(x[i])
         if nan or m == _INF:
@@ -281,7 +272,7 @@ def softmax(x, out):
             for j in range(k):
                 out[i, j] = 0.0
             continue
-        inv = 1.0 / _row_sumexp(x, i, k, m, _buf(scr), out)   # the exps in double, summed
+        inv = 1.0 / _row_sumexp(x, i, k, m, _buf(k), out)   # the exps in double, summed
         for j in range(k):
             out[i, j] = np.float64(out[i, j]) * inv
     return ERR_NONFINITE if bad else OK
@@ -293,9 +284,8 @@ def kl(logp, logq, out):
     (with ``logp > -inf``) gives ``+inf``."""
     n, k = logp.shape
     bad = 0
-    scr = _scratch()
     for i in prange(n):
-        buf = _buf(scr)
+        buf = _buf(k)
         sm = (0.0, 0.0, 0.0, 0.0)
         rb = False
         for c0 in range(0, k, _CH):       # the terms a chunk at a time (selects: vectorizes)
@@ -433,7 +423,6 @@ def mirror_step(log_pi, log_ref, g, a, b, c, out):
     b = np.float64(b)
     c = np.float64(c)
     bad = 0
-    scr = _scratch()
     for i in prange(n):
         rb = 0
         m = _NINF
@@ -448,7 +437,7 @@ def mirror_step(log_pi, log_ref, g, a, b, c, out):
             for j in range(k):
                 out[i, j] = np.nan
             continue
-        buf = _buf(scr)
+        buf = _buf(k)
         sm = (0.0, 0.0, 0.0, 0.0)
         for c0 in range(0, k, _CH):
             nc = min(_CH, k - c0)
