@@ -177,6 +177,11 @@ static inline int nashmp_check_finite(double x)
 /* Thread count for a region of `work` element-operations: 1 for small work. (util.c) */
 int nashmp_threads_for(double work);
 
+/* Scratch of `bytes` for large streamed buffers (NULL when it cannot be allocated); released by
+ * nashmp_free_large (NULL is a no-op). (util.c) */
+void *nashmp_alloc_large(size_t bytes);
+void nashmp_free_large(void *p);
+
 /* This thread's share [*r0, *r1) of n items under a static split (call inside a region). */
 static inline void nashmp_split(int64_t n, int64_t *r0, int64_t *r1)
 {

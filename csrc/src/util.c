@@ -1,5 +1,12 @@
-/* Library information, status names and the thread-count setting. */
+/* Library information, status names, the thread-count setting and large scratch buffers. */
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE /* posix_memalign, madvise */
+#endif
 #include "common.h"
+#include <stdlib.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 const char *nashmp_status_string(int status)
 {
@@ -81,3 +88,25 @@ int nashmp_threads_for(double work)
         nt = cap < 1.0 ? 1 : (int)cap;
     return nt < 1 ? 1 : nt;
 }
+
+/* Scratch of many megabytes read in streams: on Linux 2 MiB aligned and advised for transparent
+ * huge pages (as NumPy does for its large arrays): with 4 KiB pages a stream's TLB misses cost
+ * it a quarter of the bandwidth here (K = 4000 triangle 32 -> 22 GB/s). */
+void *nashmp_alloc_large(size_t bytes)
+{
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t al = (size_t)2 << 20;
+    void *p = NULL;
+    if (bytes > SIZE_MAX - al)
+        return NULL;
+    bytes = (bytes + al - 1) / al * al;
+    if (posix_memalign(&p, al, bytes) != 0)
+        return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: without it the buffer works as well */
+    return p;
+#else
+    return malloc(bytes ? bytes : 1);
+#endif
+}
+
+void nashmp_free_large(void *p) { free(p); }

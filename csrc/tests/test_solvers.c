@@ -14,6 +14,7 @@
  *  - packed (upper triangle) storage: the dense solver's iterates, pi*, exploitability;
  *  - the upper-triangle reading of a dense P: the dense solver's iterates with NaN below the
  *    diagonal, at every 8-byte offset of P;
+ *  - the panel-order copy of large triangles: the bits of products that read P;
  *  - bad arguments -> the documented status codes.
  */
 #include <math.h>
@@ -1413,6 +1414,112 @@ static void test_triangle_threads(void)
     free(P);
 }
 
+/* Triangles beyond 16 MB and calls of >= 24 products run from a panel-order copy of the triangle
+ * (solvers.c, SV_PW): the bits must be those of calls too short for the copy (one iteration per
+ * call, products read P), for upper (every 8-byte offset of P: the scalar head columns differ)
+ * and packed storage, f64 (k = 2053: 8-row blocks plus 5 rows) and f32 (k = 2901), 1 and 2
+ * threads, and a packed triangle shared by 2 games. */
+static void run_split(int upper, int f32, const void *P, int64_t ldP, const double *lr, int B,
+                      int k, const double *beta, const double *eta, int iters, int per_call,
+                      double *l, double *ex)
+{
+    int64_t it[2] = {0, 0}, nq[2] = {0, 0};
+    uint8_t act[2] = {1, 1};
+    int done;
+    for (done = 0; done < iters; done += per_call) {
+        int st;
+        if (upper)
+            st = f32 ? nashmp_solve_upper_f32((const float *)P, ldP, lr, 0, beta, eta, B, k,
+                                              NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
+                                              it, nq, ex, act)
+                     : nashmp_solve_upper_f64((const double *)P, ldP, lr, 0, beta, eta, B, k,
+                                              NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
+                                              it, nq, ex, act);
+        else
+            st = f32 ? nashmp_solve_packed_f32((const float *)P, ldP, lr, 0, beta, eta, B, k,
+                                               NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
+                                               it, nq, ex, act)
+                     : nashmp_solve_packed_f64((const double *)P, ldP, lr, 0, beta, eta, B, k,
+                                               NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
+                                               it, nq, ex, act);
+        CHECK_ST(st, NASHMP_OK);
+    }
+}
+
+static void test_triangle_panels(void)
+{
+    int f32, nt0 = nashmp_get_num_threads();
+    for (f32 = 0; f32 <= 1; f32++) {
+        const int k = f32 ? 2901 : 2053, iters = 13;
+        const size_t el = f32 ? sizeof(float) : sizeof(double);
+        const int64_t npk = (int64_t)k * (k - 1) / 2;
+        double *P = malloc(sizeof(double) * k * k), *lr = malloc(sizeof(double) * k);
+        double *l0 = malloc(sizeof(double) * 2 * k), *la = malloc(sizeof(double) * 2 * k);
+        double *lb = malloc(sizeof(double) * 2 * k);
+        char *Q = malloc(el * ((size_t)k * k + 4)), *Pu = malloc(el * (size_t)npk);
+        double beta[2] = {0.05, 0.2}, eta[2] = {2.0, 2.0}, ea[2], eb[2];
+        int64_t y, j, o;
+        int off, nt;
+        make_skew(P, k, 0.5);
+        random_log_policy(l0, k, 2.0);
+        random_log_policy(l0 + k, k, 1.0);
+        random_log_policy(lr, k, 1.0);
+        for (o = 0, y = 0; y < k; y++)
+            for (j = y + 1; j < k; j++, o++)
+                if (f32)
+                    ((float *)Pu)[o] = (float)P[y * k + j];
+                else
+                    ((double *)Pu)[o] = P[y * k + j];
+        for (off = 0; off < 4; off++) { /* upper: P at every 8-byte (f32: 4-byte) offset */
+            char *Qo = Q + off * el;
+            for (y = 0; y < (int64_t)k * k; y++)
+                if (f32)
+                    ((float *)Qo)[y] = (y / k < y % k) ? (float)P[y] : NAN;
+                else
+                    ((double *)Qo)[y] = (y / k < y % k) ? P[y] : NAN;
+            for (nt = 1; nt <= 2; nt += off == 0 ? 1 : 2) {
+                nashmp_set_num_threads(nt);
+                memcpy(la, l0, sizeof(double) * k);
+                memcpy(lb, l0, sizeof(double) * k);
+                run_split(1, f32, Qo, 0, lr, 1, k, beta, eta, iters, iters, la, ea);
+                run_split(1, f32, Qo, 0, lr, 1, k, beta, eta, iters, 1, lb, eb);
+                CHECK(memcmp(la, lb, sizeof(double) * k) == 0 && ea[0] == eb[0],
+                      "upper k=%d f32=%d offset %d, %d threads: one call vs calls of one "
+                      "iteration differ by %g", k, f32, off, nt, max_abs_diff(la, lb, k));
+            }
+        }
+        for (nt = 1; nt <= 2; nt++) { /* packed: one game, then 2 games on one triangle */
+            nashmp_set_num_threads(nt);
+            memcpy(la, l0, sizeof(double) * 2 * k);
+            memcpy(lb, l0, sizeof(double) * 2 * k);
+            run_split(0, f32, Pu, 0, lr, 1, k, beta, eta, iters, iters, la, ea);
+            run_split(0, f32, Pu, 0, lr, 1, k, beta, eta, iters, 1, lb, eb);
+            CHECK(memcmp(la, lb, sizeof(double) * k) == 0 && ea[0] == eb[0],
+                  "packed k=%d f32=%d, %d threads: one call vs calls of one iteration differ "
+                  "by %g", k, f32, nt, max_abs_diff(la, lb, k));
+            memcpy(la, l0, sizeof(double) * 2 * k);
+            memcpy(lb, l0, sizeof(double) * 2 * k);
+            run_split(0, f32, Pu, 0, lr, 2, k, beta, eta, iters, iters, la, ea);
+            run_split(0, f32, Pu, 0, lr, 2, k, beta, eta, iters, 1, lb, eb);
+            CHECK(memcmp(la, lb, sizeof(double) * 2 * k) == 0 && ea[0] == eb[0] &&
+                      ea[1] == eb[1],
+                  "packed k=%d f32=%d, 2 games on one triangle, %d threads: differ", k, f32, nt);
+        }
+        { /* and the panel-order result is the game's: Nash-MP's exploitability decreases */
+            CHECK(ea[0] < 0.5 && ea[1] < 0.5, "packed k=%d: exploitability %g %g", k, ea[0],
+                  ea[1]);
+        }
+        nashmp_set_num_threads(nt0);
+        free(P);
+        free(lr);
+        free(l0);
+        free(la);
+        free(lb);
+        free(Q);
+        free(Pu);
+    }
+}
+
 int main(void)
 {
     test_rps();
@@ -1430,6 +1537,7 @@ int main(void)
     test_upper();
     test_triangle_threads();
     test_triangle_nonfinite();
+    test_triangle_panels();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

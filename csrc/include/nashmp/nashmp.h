@@ -256,7 +256,11 @@ NASHMP_API int nashmp_solve_dense_f32(const float *P, int64_t ldP, const double 
  * k(k-1)/2 (NASHMP_ERR_INVALID_STRIDE); Pu must be non-NULL even for k = 1. Every other argument
  * and status as in nashmp_solve_dense_* / nashmp_exploitability_dense_*. For k >= 384 a product
  * is the ordered sum of 8 fixed row chunks of the triangle, which threads share when there are
- * fewer games than threads: the bits do not depend on the thread count. */
+ * fewer games than threads: the bits do not depend on the thread count. Triangles of more than
+ * 16 MiB, in a call of 24 products or more where one triangle serves every game, are first copied
+ * into the order in which the products read them (a scratch buffer of the triangle's size, at
+ * most 2 GiB, freed before return; without it when it cannot be allocated): the products then
+ * read one stream. Same bits with or without the copy. */
 NASHMP_API int nashmp_solve_packed_f64(const double *Pu, int64_t ldP, const double *log_ref,
                                        int64_t ldref, const double *beta, const double *eta,
                                        int64_t batch, int64_t k, int method, int64_t max_iter,
@@ -292,8 +296,9 @@ NASHMP_API int nashmp_exploitability_packed_f32(const float *Pu, int64_t ldP,
  * masked, NaN there is harmless). For k >= 384 a product is the ordered sum of 8 fixed row chunks
  * of the triangle, which threads share when there are fewer games than threads: the bits do not
  * depend on the thread count. The triangle products sum in another order than the dense ones,
- * so a game's last bits can differ between a shared batch and a solve on its own. nashmp.solve
- * uses these when P + P^T = 1 holds to 4 ulps. */
+ * so a game's last bits can differ between a shared batch and a solve on its own. Large triangles
+ * are copied as in nashmp_solve_packed_*. nashmp.solve uses these when P + P^T = 1 holds to
+ * 4 ulps. */
 NASHMP_API int nashmp_solve_upper_f64(const double *P, int64_t ldP, const double *log_ref,
                                       int64_t ldref, const double *beta, const double *eta,
                                       int64_t batch, int64_t k, int method, int64_t max_iter,
