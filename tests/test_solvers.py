@@ -316,6 +316,22 @@ def test_dense_upper_triangle_same_bits_with_1_and_2_threads():
     np.testing.assert_allclose(r1.log_policy, rn.log_policy, rtol=0, atol=1e-12)
 
 
+
+@pytest.mark.skipif("c" not in SOLVER_BACKENDS, reason="the C backend is not built")
+def test_large_triangle_panel_copy_same_bits():
+    """Triangles over 16 MiB are copied into panel order for calls of >= 24 products (one
+    nashmp.solve call here); calls of one iteration (check_every=1 with a history) read P itself:
+    the same bits, and the NumPy loop's iterates within rounding."""
+    P = random_game(2053, seed=29)
+    kw = dict(max_iter=13, tol=-1, backend="c")
+    r1 = solve_quiet(P, 0.05, **kw)
+    r2 = solve_quiet(P, 0.05, history=True, check_every=1, **kw)
+    assert np.array_equal(r1.log_policy, r2.log_policy)
+    assert np.array_equal(r1.exploitability, r2.exploitability)
+    rn = solve_quiet(P, 0.05, max_iter=13, tol=-1, backend="numpy")
+    np.testing.assert_allclose(r1.log_policy, rn.log_policy, rtol=0, atol=1e-12)
+
+
 def test_history_and_callback():
     P = random_game(10, seed=9)
     u_star = newton_equilibrium(P, 0.2, np.full(10, -np.log(10)))
