@@ -451,6 +451,9 @@ NASHMP_INLINE int64_t sv_pk_row(int64_t i, int64_t k, int64_t ld)
 #define SV_PK_R 8                 /* rows per block of sv_pk_* */
 #define SV_PF 64                  /* its prefetch distance, elements */
 #define SV_PF_MIN_BYTES (16 << 20) /* and the triangles it prefetches for */
+#ifndef SV_PW_MIN_BYTES /* the triangles that may be copied in panel order (sv_drive_panels) */
+#define SV_PW_MIN_BYTES SV_PF_MIN_BYTES
+#endif
 /*
  * Panel order (sv_pkw_*, from a copy made by sv_pks_*). Reading the triangle from P takes
  * SV_PK_R row streams and, for each block of rows, x and y over all the columns on its right: at
@@ -572,8 +575,10 @@ static int64_t sv_pk_count(int64_t k, int64_t ld, int64_t i0, int64_t i1)
         int r;                                                                                     \
         /* triangles beyond the last-level cache: prefetch SV_PF elements ahead in each row        \
            stream (K = 4000 double: -15% per product; in L3 it costs 5%) */                        \
-        const int pf = (MODE == SV_SRC || MODE == SV_SRC_P) &&                                    \
-                       0.5 * (double)k * (double)k * sizeof(TP) > SV_PF_MIN_BYTES;                 \
+        /* (SV_SRC reads only the triangles that are never copied, SV_PW_MIN_BYTES at most: no    \
+           prefetch, and no test of it in the loop) */                                             \
+        const int pf = (MODE == SV_SRC_P || (MODE == SV_SRC && SV_PW_MIN_BYTES < SV_PF_MIN_BYTES)) \
+                       && 0.5 * (double)k * (double)k * sizeof(TP) > SV_PF_MIN_BYTES;              \
         const int64_t hd = sv_pk_head(Pu, ld, sizeof(TP));                                         \
         const int64_t np = MODE < SV_STORE ? 1 : (k + SV_PW - 1) / SV_PW;                          \
         for (j = i0; j < k; j++)                                                                   \
@@ -1021,9 +1026,6 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
  * k only), each computed into its own buffer and summed in chunk order: the threads of a
  * row-parallel product take whole chunks, and the bits do not depend on the thread count. */
 #define SV_PK_NCH 8
-#ifndef SV_PW_MIN_BYTES /* the triangles that may be copied in panel order (sv_drive_panels) */
-#define SV_PW_MIN_BYTES SV_PF_MIN_BYTES
-#endif
 /* 1 when the products of a k x k triangle run the panel-order arithmetic (SV_SRC_P / SV_PANEL) */
 static int sv_pw_size(int64_t k, int f32)
 {
