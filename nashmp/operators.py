@@ -125,6 +125,7 @@ class PreferenceOperator:
 
     backends = ("c", "numba", "numpy", "cuda")
     _native_c = False       # True: C apply and fused kernels that detect NaN/inf themselves
+    _c_double_rows = False  # True: the C apply of a float32 operator takes float64 pi as it is
     _cuda_kind = None       # numba-cuda kernel of the operator (None: no CUDA backend)
 
     def __init__(self, K, dtype, batch_shape=()):
@@ -203,7 +204,9 @@ class PreferenceOperator:
         Parameters
         ----------
         pi : array_like, shape (..., K)
-            Policies (probabilities). Computed in the operator's dtype.
+            Policies (probabilities). Computed in the operator's dtype (except the C kernel of
+            a float32 ``LowRankSkew``, which reads a float64 ``pi`` as it is and returns
+            float64 ``g``, as its fused steps do).
         out : ndarray, shape (..., K), optional
         backend : {"auto", "c", "numba", "numpy", "cuda"}
             ``"cuda"``: the operator's numba-cuda kernel (``pi`` copied to the device, ``g``
@@ -216,7 +219,9 @@ class PreferenceOperator:
         """
         be = self._backend(backend)
         native = be == "c" and self._native_c
-        bshape, rows, pdt = self._rows(pi, check=not native)
+        f64_rows = native and self._c_double_rows and self.dtype == _F32 and \
+            np.asarray(pi).dtype == _F64          # no conversion of pi to float32 and back
+        bshape, rows, pdt = self._rows(pi, check=not native, dtype=_F64 if f64_rows else None)
         odt = _F32 if (self.dtype == _F32 and pdt == _F32) else _F64
         res, work = prepare_out(out, bshape + (self.K,), odt)
         g = (_ck().operator_apply(self._cuda_kind, self._cuda_data(rows.shape[0]), rows)
@@ -614,6 +619,7 @@ class LowRankSkew(PreferenceOperator):
     """
 
     _native_c = True
+    _c_double_rows = True
 
     EXACT_CHECK_MAX_K = 4096
 
@@ -674,9 +680,10 @@ class LowRankSkew(PreferenceOperator):
         B, K = pi2d.shape
         if backend == "c":
             ffi, lib = _backend.c_lib()
-            out = np.empty((B, K), self.dtype)
+            mixed = self.dtype == _F32 and pi2d.dtype == _F64   # float factors, double pi and g
+            out = np.empty((B, K), _F64 if mixed else self.dtype)
             fn = lib.nashmp_lowrank_apply_f64 if self.dtype == _F64 else \
-                lib.nashmp_lowrank_apply_f32
+                lib.nashmp_lowrank_apply_f32d if mixed else lib.nashmp_lowrank_apply_f32
             Up = _cptr(ffi, self.W)
             Vp = (ffi.cast("double *", Up) + self.r) if self.dtype == _F64 else \
                 (ffi.cast("float *", Up) + self.r)

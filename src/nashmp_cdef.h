@@ -61,6 +61,7 @@ enum nashmp_link { NASHMP_LINK_LOGISTIC = 0 };
 
 int nashmp_lowrank_apply_f64(const double *U, const double *V, int64_t ldf, int64_t r, const double *pi, int64_t ldpi, int64_t batch, int64_t k, double *out, int64_t ldo);
 int nashmp_lowrank_apply_f32(const float *U, const float *V, int64_t ldf, int64_t r, const float *pi, int64_t ldpi, int64_t batch, int64_t k, float *out, int64_t ldo);
+int nashmp_lowrank_apply_f32d(const float *U, const float *V, int64_t ldf, int64_t r, const double *pi, int64_t ldpi, int64_t batch, int64_t k, double *out, int64_t ldo);
 int nashmp_lowrank_mirror_step_f64(const double *U, const double *V, int64_t ldf, int64_t r, const double *pi_g, int64_t ldpg, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, int64_t batch, int64_t k, double a, double b, double c, double *out, int64_t ldo, double *pi_out, int64_t ldpo);
 int nashmp_lowrank_mirror_step_f32(const float *U, const float *V, int64_t ldf, int64_t r, const double *pi_g, int64_t ldpg, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, int64_t batch, int64_t k, double a, double b, double c, double *out, int64_t ldo, double *pi_out, int64_t ldpo);
 int nashmp_lowrank_mirror_step_q_f64(const double *U, const double *V, int64_t ldf, int64_t r, const double *pi_g, int64_t ldpg, const double *q_in, int64_t ldqi, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, int64_t batch, int64_t k, double a, double b, double c, double *out, int64_t ldo, double *pi_out, int64_t ldpo, double *q_out, int64_t ldqo);

@@ -151,6 +151,36 @@ def test_lowrank_every_rank_path(r, dtype):
         step = op.mirror_step(lp, lr, pi, a, b, c, backend=be)
         np.testing.assert_allclose(step, want, atol=50 * TOL[dtype], rtol=0, err_msg=be)
 
+
+@pytest.mark.skipif("c" not in BACKENDS, reason="the C backend is not built")
+def test_lowrank_float_operator_double_pi():
+    """A float32 low-rank operator applied to float64 policies on C reads pi and writes g in
+    double (no round trip through float32): float64 result within float32 accuracy of the
+    float64 product with the same (float32) factors, into a given float64 out, pi unchanged;
+    NaN in pi is still reported."""
+    K, r = 2051, 16
+    rng = np.random.default_rng(5)
+    U = (0.1 * rng.standard_normal((K, r)) / np.sqrt(r)).astype(np.float32)
+    V = (0.1 * rng.standard_normal((K, r)) / np.sqrt(r)).astype(np.float32)
+    op = O.LowRankSkew(U, V)
+    Uf, Vf = U.astype(np.float64), V.astype(np.float64)
+    pi = rng.dirichlet(np.ones(K), (2, 3))
+    keep = pi.copy()
+    g = 0.5 * pi.sum(-1, keepdims=True) + (pi @ Vf) @ Uf.T - (pi @ Uf) @ Vf.T
+    got = op.apply(pi, backend="c")
+    assert got.dtype == np.float64 and got.shape == (2, 3, K)
+    np.testing.assert_allclose(got, g, atol=10 * TOL[np.float32], rtol=0)
+    out = np.empty((2, 3, K))
+    assert op.apply(pi, out=out, backend="c") is out
+    np.testing.assert_array_equal(out, got)
+    np.testing.assert_array_equal(pi, keep)
+    np.testing.assert_allclose(op.apply(pi[0, 0], backend="c"), g[0, 0], atol=10 * TOL[np.float32],
+                               rtol=0)
+    bad = pi[0].copy()
+    bad[1, 7] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        op.apply(bad, backend="c")
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("kind", KINDS)
 def test_fused_step_equals_apply_then_mirror_step(kind, dtype):

@@ -148,7 +148,7 @@ int nashmp_lowrank_apply_f64(const double *U, const double *V, int64_t ldf, int6
 {
     NASHMP_CHECK(batch, k, double, NASHMP_IN(pi, ldpi), NASHMP_OUT(out, ldo));
     LR_CHECK(double);
-    return lr_apply_f64(U, V, ldf, r, pi, ldpi, batch, k, out, ldo);
+    return lr_apply_f64(U, V, ldf, r, pi, NULL, ldpi, batch, k, out, NULL, ldo);
 }
 
 int nashmp_lowrank_apply_f32(const float *U, const float *V, int64_t ldf, int64_t r,
@@ -157,7 +157,16 @@ int nashmp_lowrank_apply_f32(const float *U, const float *V, int64_t ldf, int64_
 {
     NASHMP_CHECK(batch, k, float, NASHMP_IN(pi, ldpi), NASHMP_OUT(out, ldo));
     LR_CHECK(float);
-    return lr_apply_f32(U, V, ldf, r, pi, ldpi, batch, k, out, ldo);
+    return lr_apply_f32(U, V, ldf, r, pi, NULL, ldpi, batch, k, out, NULL, ldo);
+}
+
+int nashmp_lowrank_apply_f32d(const float *U, const float *V, int64_t ldf, int64_t r,
+                              const double *pi, int64_t ldpi, int64_t batch, int64_t k,
+                              double *out, int64_t ldo)
+{
+    NASHMP_CHECK(batch, k, double, NASHMP_IN(pi, ldpi), NASHMP_OUT(out, ldo));
+    LR_CHECK(float);
+    return lr_apply_f32(U, V, ldf, r, NULL, pi, ldpi, batch, k, NULL, out, ldo);
 }
 
 int nashmp_lowrank_mirror_step_f64(const double *U, const double *V, int64_t ldf, int64_t r,

@@ -289,30 +289,35 @@ static int SFX(lr_game)(const T *U, const T *V, int64_t ldf, int64_t r, const do
     return 0;
 }
 
+/* g = P pi per game: pi and out in the data type T, or (pid_in, outd non-NULL) in double (pi
+ * read and g written without conversion; pi and out are then unused). */
 static int SFX(lr_apply)(const T *U, const T *V, int64_t ldf, int64_t r, const T *pi,
-                         int64_t ldpi, int64_t batch, int64_t k, T *out, int64_t ldo)
+                         const double *pid_in, int64_t ldpi, int64_t batch, int64_t k, T *out,
+                         double *outd, int64_t ldo)
 {
     int64_t nch = (k + LR_CHUNK - 1) / LR_CHUNK, gi, j;
     double *parts = (double *)malloc((size_t)((nch + 2) * (2 * r + 1)) * sizeof(double));
-    double *pid = (double *)malloc((size_t)k * sizeof(double));
-    double *g = (double *)malloc((size_t)k * sizeof(double));
+    double *pid = pid_in ? NULL : (double *)malloc((size_t)k * sizeof(double));
+    double *g = outd ? NULL : (double *)malloc((size_t)k * sizeof(double));
     int bad = 0;
-    if (!parts || !pid || !g) {
+    if (!parts || (!pid_in && !pid) || (!outd && !g)) {
         free(parts);
         free(pid);
         free(g);
         return NASHMP_ERR_NO_MEMORY;
     }
     for (gi = 0; gi < batch && !bad; gi++) {
-        const T *p = pi + gi * ldpi;
-        T *o = out + gi * ldo;
-        for (j = 0; j < k; j++)
-            pid[j] = (double)p[j];
-        bad |= SFX(lr_game)(U, V, ldf, r, pid, NULL, k, g, parts, NULL, NULL, 0.0, 0.0, 0.0,
+        const double *pr = pid_in ? pid_in + gi * ldpi : pid;
+        double *gr = outd ? outd + gi * ldo : g;
+        if (!pid_in)
+            for (j = 0; j < k; j++)
+                pid[j] = (double)pi[gi * ldpi + j];
+        bad |= SFX(lr_game)(U, V, ldf, r, pr, NULL, k, gr, parts, NULL, NULL, 0.0, 0.0, 0.0,
                              NULL, NULL);
         for (j = 0; j < k; j++) {
-            bad |= !(fabs(g[j]) < NASHMP_INF_F64);
-            o[j] = (T)g[j];
+            bad |= !(fabs(gr[j]) < NASHMP_INF_F64);
+            if (!outd)
+                out[gi * ldo + j] = (T)gr[j];
         }
     }
     free(parts);

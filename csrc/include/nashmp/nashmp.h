@@ -361,6 +361,12 @@ NASHMP_API int nashmp_lowrank_apply_f64(const double *U, const double *V, int64_
 NASHMP_API int nashmp_lowrank_apply_f32(const float *U, const float *V, int64_t ldf, int64_t r,
                                         const float *pi, int64_t ldpi, int64_t batch, int64_t k,
                                         float *out, int64_t ldo);
+/* Float factors, double policies and results: pi is read and g = P pi written in double, as the
+ * fused float steps do (the products and moments of pass 1 are double; pass 2 dots q, rounded to
+ * float, with the float rows of U and V), without the conversions of pi to float and of g back. */
+NASHMP_API int nashmp_lowrank_apply_f32d(const float *U, const float *V, int64_t ldf, int64_t r,
+                                         const double *pi, int64_t ldpi, int64_t batch,
+                                         int64_t k, double *out, int64_t ldo);
 NASHMP_API int nashmp_lowrank_mirror_step_f64(const double *U, const double *V, int64_t ldf,
                                               int64_t r, const double *pi_g, int64_t ldpg,
                                               const double *log_pi, int64_t ldpi,
