@@ -168,6 +168,16 @@ static void test_operator(int op, int64_t k, int64_t d, int64_t batch)
           err);
     CHECK(errf < 3e-6, "%s f32 k=%lld d=%lld: error %g", op_name[op], (long long)k, (long long)d,
           errf);
+    if (op == OP_LOWRANK) { /* float factors, double pi and g (the same values of pi here) */
+        double errd = 0;
+        CHECK_ST(nashmp_lowrank_apply_f32d(Xf, Yf, d, d, pi, k, batch, k, out, k), NASHMP_OK);
+        for (i = 0; i < batch * k; i++)
+            errd = fmax(errd, fabsl(out[i] - g[i]));
+        CHECK(errd < 3e-6, "lowrank f32d k=%lld d=%lld: error %g", (long long)k, (long long)d,
+              errd);
+        CHECK_ST(nashmp_lowrank_apply_f32d(Xf, NULL, d, d, pi, k, batch, k, out, k),
+                 NASHMP_ERR_NULL_POINTER);
+    }
     /* broadcast policy (ld = 0): every row equals the first game's result */
     CHECK_ST(apply_f64(op, X, Y, R, d, pi, 0, batch, k, out), NASHMP_OK);
     for (bi = 0; bi < batch; bi++)
