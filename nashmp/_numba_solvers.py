@@ -1,4 +1,6 @@
-"""Numba dense solver loop: the whole iteration loop in one compiled function, parallel over games.
+"""Numba dense solver loop: the whole iteration loop in one compiled function, parallel over games
+(``run``), or, for fewer games than threads at large K, one game after another with row-parallel
+products (``run_rows``).
 
 Same contract as ``nashmp_solve_dense_f64`` (``upper=True``: ``nashmp_solve_upper_f64``, P read
 through its strict upper triangle) and the NumPy loop in ``_numpy_solvers``.
@@ -41,12 +43,14 @@ UPPER_MIN_K = 112
 # products with x and, in the same loop, y[j] += sum_r x_r - sum_r P[r, j] x_r for the columns on
 # their right. The row slices (indices from 0) let LLVM vectorize the loop.
 @njit(cache=True, fastmath={"reassoc", "contract"})
-def _matvec_upper(Pm, x, y):
+def _matvec_upper_rows(Pm, x, y, i0, i1):
+    """The part of P x that rows [i0, i1) of the triangle give, into y[i0:] (zeroed first); i0 a
+    multiple of 8, i1 one too or k."""
     k = x.shape[0]
-    for j in range(k):
+    for j in range(i0, k):
         y[j] = 0.0
-    i = 0
-    while i + 8 <= k:
+    i = i0
+    while i + 8 <= i1:
         for a in range(8):               # the 8 x 8 diagonal block
             xa = x[i + a]
             ta = 0.0
@@ -86,7 +90,7 @@ def _matvec_upper(Pm, x, y):
         y[i + 6] += t6
         y[i + 7] += t7
         i += 8
-    while i < k:                          # the last rows
+    while i < i1:                         # the last rows (i1 = k)
         xi = x[i]
         t = 0.0
         for j in range(i + 1, k):
@@ -97,9 +101,65 @@ def _matvec_upper(Pm, x, y):
         i += 1
 
 
+@njit(cache=True)
+def _matvec_upper(Pm, x, y):
+    _matvec_upper_rows(Pm, x, y, 0, x.shape[0])
+
+
+# Row-parallel products, for fewer games than threads (run_rows): the triangle in ROW_CHUNKS
+# fixed row chunks of about equal area, each into its own buffer, summed in chunk order (the bits
+# do not depend on the thread count); the dense product one row per task. From ROW_MIN_K on
+# (one game, 2 threads, per Nash-MP iteration against run: K = 768 0.81x, 1024 1.08x, 2000 1.95x,
+# 4000 2.0x).
+ROW_MIN_K = 1024
+ROW_CHUNKS = 8
+
+
+def row_chunks(K):
+    """Chunk bounds of the row-parallel triangle product: ROW_CHUNKS + 1 int64, multiples of 8
+    (rows [0, i) hold i K - i (i + 1) / 2 entries), the last one K."""
+    n, tot = 2.0 * K - 1.0, 0.5 * K * (K - 1.0)
+    bd = np.empty(ROW_CHUNKS + 1, np.int64)
+    bd[0] = 0
+    for c in range(1, ROW_CHUNKS):
+        i = 0.5 * (n - math.sqrt(n * n - 8.0 * tot * c / ROW_CHUNKS))
+        bd[c] = max(int(i) // 8 * 8, bd[c - 1])
+    bd[ROW_CHUNKS] = K
+    return bd
+
+
+@njit(cache=True, parallel=True)
+def _matvec_upper_par(Pm, x, y, buf, bd):
+    nch = bd.shape[0] - 1
+    for c in prange(nch):
+        if c == 0:
+            _matvec_upper_rows(Pm, x, y, bd[0], bd[1])
+        else:
+            _matvec_upper_rows(Pm, x, buf[c - 1], bd[c], bd[c + 1])
+    k = x.shape[0]
+    for c in range(1, nch):
+        for j in range(bd[c], k):
+            y[j] += buf[c - 1, j]
+
+
+@njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def _matvec_par(Pm, x, out):
+    k = x.shape[0]
+    for y in prange(k):
+        s = 0.0
+        for j in range(k):
+            s += Pm[y, j] * x[j]
+        out[y] = s
+
+
 @njit(cache=True, inline="always")     # the kernels themselves stay calls (their fastmath flags)
-def _product(Pm, x, y, upper):
-    if upper:
+def _product(Pm, x, y, upper, buf, bd):
+    if bd.shape[0] > 1:                # row-parallel (run_rows)
+        if upper:
+            _matvec_upper_par(Pm, x, y, buf, bd)
+        else:
+            _matvec_par(Pm, x, y)
+    elif upper:
         _matvec_upper(Pm, x, y)
     else:
         _matvec(Pm, x, y)
@@ -136,9 +196,9 @@ def _exp(l, out):
 
 
 @njit(cache=True)
-def _exploitability_row(Pm, l, lr, beta, pi, g, upper):
+def _exploitability_row(Pm, l, lr, beta, pi, g, upper, buf, bd):
     _exp(l, pi)
-    _product(Pm, pi, g, upper)
+    _product(Pm, pi, g, upper, buf, bd)
     k = l.shape[0]
     if beta == 0.0:
         mx = -np.inf
@@ -160,75 +220,95 @@ def _exploitability_row(Pm, l, lr, beta, pi, g, upper):
 @njit(cache=True, parallel=True)
 def exploitability(P, log_pi, log_ref, beta, out, upper=False):
     B, K = log_pi.shape
+    nobuf, nobd = np.empty((0, 0)), np.empty(0, np.int64)         # serial products
     for i in prange(B):
         Pm = P[0] if P.shape[0] == 1 else P[i]
         pi = np.empty(K)
         g = np.empty(K)
-        out[i] = _exploitability_row(Pm, log_pi[i], log_ref[i], beta[i], pi, g, upper)
+        out[i] = _exploitability_row(Pm, log_pi[i], log_ref[i], beta[i], pi, g, upper, nobuf,
+                                     nobd)
 
 
 @njit(cache=True, parallel=True)
 def run(P, log_ref, beta, eta, method, max_iter, check_every, tol,
         log_pi, state, it, nq, expl, active, upper=False):
-    B, K = log_pi.shape
+    nobuf, nobd = np.empty((0, 0)), np.empty(0, np.int64)     # serial products
+    for i in prange(log_pi.shape[0]):
+        if active[i]:
+            _game(i, P, log_ref, beta, eta, method, max_iter, check_every, tol, log_pi, state,
+                  it, nq, expl, active, upper, nobuf, nobd)
+
+
+@njit(cache=True)
+def run_rows(P, log_ref, beta, eta, method, max_iter, check_every, tol,
+             log_pi, state, it, nq, expl, active, upper, buf, bd):
+    """``run`` one game after another, each product row-parallel (buf: ROW_CHUNKS - 1 rows of
+    K, bd: row_chunks(K)): for fewer games than threads at K >= ROW_MIN_K."""
+    for i in range(log_pi.shape[0]):
+        if active[i]:
+            _game(i, P, log_ref, beta, eta, method, max_iter, check_every, tol, log_pi, state,
+                  it, nq, expl, active, upper, buf, bd)
+
+
+@njit(cache=True, inline="always")
+def _game(i, P, log_ref, beta, eta, method, max_iter, check_every, tol,
+          log_pi, state, it, nq, expl, active, upper, buf, bd):
+    K = log_pi.shape[1]
     two_step = method == 0 or method == 5
-    for i in prange(B):
-        if not active[i]:
-            continue
-        Pm = P[0] if P.shape[0] == 1 else P[i]
-        l = log_pi[i]
-        lr = log_ref[i]
-        st = state[i]
-        pi = np.empty(K)
-        g = np.empty(K)
-        h = np.empty(K)
-        rep = np.empty(K)
-        e = np.empty(K)
-        for step in range(max_iter):
-            a, b, c, s = _coefficients(method, beta[i], eta[i], it[i])
-            if two_step:
-                _exp(l, pi)
-                _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, h, e)
-                _exp(h, pi)
-                _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, l, e)
-                nq[i] += 2
-            elif method == 1:           # nash_md: query mu = N((1-s) l + s lr)
+    Pm = P[0] if P.shape[0] == 1 else P[i]
+    l = log_pi[i]
+    lr = log_ref[i]
+    st = state[i]
+    pi = np.empty(K)
+    g = np.empty(K)
+    h = np.empty(K)
+    rep = np.empty(K)
+    e = np.empty(K)
+    for step in range(max_iter):
+        a, b, c, s = _coefficients(method, beta[i], eta[i], it[i])
+        if two_step:
+            _exp(l, pi)
+            _product(Pm, pi, g, upper, buf, bd)
+            _step(a, l, b, lr, c, g, h, e)
+            _exp(h, pi)
+            _product(Pm, pi, g, upper, buf, bd)
+            _step(a, l, b, lr, c, g, l, e)
+            nq[i] += 2
+        elif method == 1:           # nash_md: query mu = N((1-s) l + s lr)
+            for j in range(K):
+                g[j] = 0.0
+            _step(1.0 - s, l, s, lr, 0.0, g, h, e)
+            _exp(h, pi)
+            _product(Pm, pi, g, upper, buf, bd)
+            _step(a, l, b, lr, c, g, l, e)
+            nq[i] += 1
+        elif method == 4:           # omwu: optimistic 2 g_t - g_{t-1}
+            _exp(l, pi)
+            _product(Pm, pi, g, upper, buf, bd)
+            for j in range(K):
+                h[j] = 2.0 * g[j] - st[j]
+                st[j] = g[j]
+            _step(a, l, b, lr, c, h, l, e)
+            nq[i] += 1
+        else:
+            _exp(l, pi)
+            _product(Pm, pi, g, upper, buf, bd)
+            _step(a, l, b, lr, c, g, l, e)
+            nq[i] += 1
+        if method == 6:             # sppo: running log-sum of the iterates
+            for j in range(K):
+                x, y = st[j], l[j]
+                mx = max(x, y)
+                st[j] = mx + math.log1p(math.exp(min(x, y) - mx)) if mx > -np.inf else mx
+        it[i] += 1
+        if it[i] % check_every == 0 or step == max_iter - 1:
+            if method == 6:
                 for j in range(K):
                     g[j] = 0.0
-                _step(1.0 - s, l, s, lr, 0.0, g, h, e)
-                _exp(h, pi)
-                _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, l, e)
-                nq[i] += 1
-            elif method == 4:           # omwu: optimistic 2 g_t - g_{t-1}
-                _exp(l, pi)
-                _product(Pm, pi, g, upper)
-                for j in range(K):
-                    h[j] = 2.0 * g[j] - st[j]
-                    st[j] = g[j]
-                _step(a, l, b, lr, c, h, l, e)
-                nq[i] += 1
+                _step(1.0, st, 0.0, lr, 0.0, g, rep, e)
             else:
-                _exp(l, pi)
-                _product(Pm, pi, g, upper)
-                _step(a, l, b, lr, c, g, l, e)
-                nq[i] += 1
-            if method == 6:             # sppo: running log-sum of the iterates
-                for j in range(K):
-                    x, y = st[j], l[j]
-                    mx = max(x, y)
-                    st[j] = mx + math.log1p(math.exp(min(x, y) - mx)) if mx > -np.inf else mx
-            it[i] += 1
-            if it[i] % check_every == 0 or step == max_iter - 1:
-                if method == 6:
-                    for j in range(K):
-                        g[j] = 0.0
-                    _step(1.0, st, 0.0, lr, 0.0, g, rep, e)
-                else:
-                    rep[:] = l
-                expl[i] = _exploitability_row(Pm, rep, lr, beta[i], pi, g, upper)
-                if expl[i] <= tol:
-                    active[i] = 0
-                    break
+                rep[:] = l
+            expl[i] = _exploitability_row(Pm, rep, lr, beta[i], pi, g, upper, buf, bd)
+            if expl[i] <= tol:
+                active[i] = 0
+                break

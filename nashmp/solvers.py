@@ -107,6 +107,7 @@ class _Runner:
         self.lr, self.beta, self.eta = lr, beta, eta
         self.B, self.K = B, K
         self.ldP = 0 if P.shape[0] == 1 else P[0].size
+        self._rows = None                 # numba row-parallel scratch (_run_rows)
         if backend == "cuda":           # read-only inputs stay on the device for the whole solve
             from ._cuda_solvers import device_inputs
             self.P, self.lr, self.beta, self.eta = device_inputs(P, lr, beta, eta)
@@ -132,7 +133,11 @@ class _Runner:
                 raise RuntimeError(f"libnashmp solver returned {msg}")
             return
         if self.backend == "numba":
-            from ._numba_solvers import run
+            from ._numba_solvers import ROW_MIN_K, run
+            import numba
+            if self.K >= ROW_MIN_K and self.B < numba.get_num_threads():
+                self._run_rows(n, check_every, tol, l, state, it, nq, ex, active)
+                return
         elif self.backend == "cuda":
             from ._cuda_solvers import run
         else:
@@ -141,6 +146,15 @@ class _Runner:
         extra = (self.store == "upper",) if self.backend == "numba" else ()
         run(self.P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
             l, st, it, nq, ex, active, *extra)
+
+    def _run_rows(self, n, check_every, tol, l, state, it, nq, ex, active):
+        """Numba, fewer games than threads: one game after another, row-parallel products."""
+        from ._numba_solvers import ROW_CHUNKS, row_chunks, run_rows
+        if self._rows is None:
+            self._rows = (np.empty((ROW_CHUNKS - 1, self.K)), row_chunks(self.K))
+        st = state if state is not None else np.zeros((1, 1))
+        run_rows(self.P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
+                 l, st, it, nq, ex, active, self.store == "upper", *self._rows)
 
     def exploitability(self, l):
         out = np.empty(self.B)

@@ -297,6 +297,67 @@ def test_numba_upper_triangle_product(dtype):
         np.testing.assert_allclose(y, want, rtol=0, atol=4 * K * np.finfo(dtype).eps)
 
 
+@pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
+@pytest.mark.parametrize("exact", [True, False], ids=["upper", "dense"])
+def test_numba_row_parallel_products(exact, monkeypatch):
+    """Fewer games than threads at K >= ROW_MIN_K: the Numba loop runs one game after another
+    with row-parallel products (the triangle in fixed row chunks): the same bits with 1 and 2
+    threads, the serial loop's and the NumPy loop's iterates within rounding, and nashmp.solve
+    takes that path."""
+    import numba
+    from nashmp import _numba_solvers as S
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one Numba thread")
+    K = S.ROW_MIN_K + 13
+    P = random_game(K, seed=31)
+    if not exact:
+        P[3, 5] += 1e-9                              # valid, not exact: read whole
+    lr = np.log(np.random.default_rng(4).dirichlet(np.ones(K)))[None]
+    beta, eta = np.array([0.05]), np.array([2.0])
+    bd = S.row_chunks(K)
+    assert bd[0] == 0 and bd[-1] == K and np.all(np.diff(bd) >= 0) and np.all(bd[:-1] % 8 == 0)
+
+    def go(rows, nt):
+        l = lr.copy()
+        it, nq = np.zeros(1, np.int64), np.zeros(1, np.int64)
+        ex, act = np.zeros(1), np.ones(1, np.uint8)
+        prev = numba.get_num_threads()
+        numba.set_num_threads(nt)
+        try:
+            args = (P[None], lr, beta, eta, 0, 6, 3, -1.0, l, np.zeros((1, 1)), it, nq, ex, act,
+                    exact)
+            if rows:
+                S.run_rows(*args, np.empty((S.ROW_CHUNKS - 1, K)), bd)
+            else:
+                S.run(*args)
+        finally:
+            numba.set_num_threads(prev)
+        assert it[0] == 6 and nq[0] == 12
+        return l, ex
+    l1, e1 = go(True, 1)
+    l2, e2 = go(True, 2)
+    assert np.array_equal(l1, l2) and np.array_equal(e1, e2)
+    ls, es = go(False, 2)
+    np.testing.assert_allclose(l1, ls, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(e1, es, rtol=0, atol=1e-12)
+    used = []
+    rr = nashmp.solvers._Runner._run_rows
+
+    def spy(self, *a):
+        used.append(self.K)
+        return rr(self, *a)
+    monkeypatch.setattr(nashmp.solvers._Runner, "_run_rows", spy)
+    prev = nashmp.get_num_threads()
+    try:
+        nashmp.set_num_threads(2)
+        r = solve_quiet(P, 0.05, max_iter=6, tol=-1, backend="numba")
+    finally:
+        nashmp.set_num_threads(prev)
+    assert used == [K]
+    rn = solve_quiet(P, 0.05, max_iter=6, tol=-1, backend="numpy")
+    np.testing.assert_allclose(r.log_policy, rn.log_policy, rtol=0, atol=1e-12)
+
+
 @pytest.mark.skipif("c" not in SOLVER_BACKENDS, reason="the C backend is not built")
 def test_dense_upper_triangle_same_bits_with_1_and_2_threads():
     """K >= 384: one game's triangle products are split over threads in fixed row chunks, so the
