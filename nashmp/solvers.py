@@ -200,7 +200,12 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         On the C backend a dense ``P`` with ``P + P^T = 1`` to 4 ulps is read through its upper
         triangle too (``nashmp_solve_upper_*``: K >= 64 float64, >= 16 float32; not for one
         ``P`` shared by several games), which changes the result in the last bits only; the
-        Numba loop reads such a ``P`` through its triangle as well (K >= 112).
+        Numba loop reads such a ``P`` through its triangle as well (K >= 112). A triangle of
+        more than 16 MiB (K > 2048 float64, > 2896 float32) is copied once per native call of
+        24 queries or more into the order the products read it: temporary memory of the
+        triangle's size (at most 2 GiB; without the copy when it cannot be allocated), the
+        same result. With fewer games than Numba threads at K >= 1024, the Numba loop runs the
+        games one after another, each product over all threads.
     beta : float or array_like, shape (...)
         Regularization, > 0 (per game if an array). ``method="sppo"`` accepts 0.
     ref : array_like, shape (K,) or (..., K), optional
