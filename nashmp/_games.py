@@ -100,3 +100,29 @@ def as_beta(beta, bshape, *, allow_zero):
     except ValueError:
         raise ValueError(f"beta of shape {b.shape} does not broadcast to the batch {bshape}") \
             from None
+
+
+def exploitability_resolution(beta, log_ref):
+    """Bound on the float64 rounding error of the regularized exploitability:
+    ``max(beta) * eps * (2 + max |log ref|)``. Its terms are beta times log-space quantities of
+    order ``|log ref|`` (``logsumexp(log_ref + g/beta)``, ``KL(pi || ref)``) whose difference is
+    the exploitability, so at large beta the rounding of those terms, not the game, sets it."""
+    b = np.asarray(beta, dtype=np.float64)
+    lr = np.asarray(log_ref, dtype=np.float64)
+    fin = np.abs(lr[np.isfinite(lr)])
+    return (float(b.max()) if b.size else 0.0) * float(np.finfo(np.float64).eps) * \
+        (2.0 + (float(fin.max()) if fin.size else 0.0))
+
+
+def warn_resolution(beta, log_ref, tol, method, stacklevel):
+    """Warn when ``tol`` is below ``exploitability_resolution``: the stopping test would compare
+    rounding noise (at beta = 1e12 a solve never stops; at 1e300 it stops at once on a negative
+    exploitability)."""
+    r = exploitability_resolution(beta, log_ref)
+    if tol >= 0 and r > tol:
+        import warnings
+        warnings.warn(f"nashmp.solve({method!r}): tol = {tol:g} is below the float64 resolution "
+                      f"of the exploitability at beta = {float(np.max(beta)):g} (rounding error "
+                      f"up to about {r:.1g}, that is beta * 2.2e-16 * (2 + max |log ref|)): the "
+                      "stopping test compares rounding noise", RuntimeWarning,
+                      stacklevel=stacklevel + 1)

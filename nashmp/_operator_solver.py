@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from ._games import as_beta, log_policy
+from ._games import as_beta, log_policy, warn_resolution
 from ._methods import METHOD_ID, QUERIES_PER_ITER, TWO_STEP, coefficients
 
 
@@ -152,6 +152,7 @@ def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_eve
         raise ValueError(f"batch dimensions do not broadcast: operator {op.batch_shape}, ref "
                          f"{lr.shape[:-1]}, init {l0.shape[:-1]}, beta {np.shape(beta)}") from None
     b = as_beta(beta, bshape, allow_zero=(method == "sppo"))
+    warn_resolution(b, lr, tol, method, stacklevel=3)
     etas = S._eta_array(method, eta, b)
     if method == "prox_point":
         return S._prox_point(op, b, lr, l0, etas, bshape, k, max_iter=max_iter, tol=tol,

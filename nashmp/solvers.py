@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from . import _backend
-from ._games import as_beta, batch_of, check_preference, log_policy
+from ._games import as_beta, batch_of, check_preference, log_policy, warn_resolution
 from ._methods import DEFAULT_ETA, METHOD_ID, METHODS, QUERIES_PER_ITER
 from .operators import PackedDense, PreferenceOperator
 
@@ -222,7 +222,10 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     tol : float
         Stop a game when its exploitability is <= tol (checked every ``check_every``
         iterations); a converged game stops costing work and its result is final. A negative
-        tol never stops early: exactly ``max_iter`` iterations, without a warning.
+        tol never stops early: exactly ``max_iter`` iterations, without a warning. The
+        exploitability is exact up to a rounding error growing like
+        ``beta * 2.2e-16 * (2 + max |log ref|)``; a ``tol`` below that (very large beta) gets a
+        RuntimeWarning, since the test would compare rounding noise.
     check_every : int
     backend : {"auto", "c", "numba", "numpy"}
     callback : callable, optional
@@ -295,6 +298,7 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     l0 = lr if init is None else log_policy(init, "init", k, full_support=False)
     bshape = batch_of(P, k, (lr.shape[:-1], l0.shape[:-1], np.shape(beta)))
     b = as_beta(beta, bshape, allow_zero=(method == "sppo"))
+    warn_resolution(b, lr, tol, method, stacklevel=2)
     etas = _eta_array(method, eta, b)
     if method == "prox_point":
         return _prox_point(P, b, lr, l0, etas, bshape, k, max_iter=max_iter, tol=tol,

@@ -426,6 +426,41 @@ def test_non_convergence_warns():
     assert not r.success and r.status == 1 and "maximum" in r.message
 
 
+@pytest.mark.parametrize("beta", [1e3, 1e6, 1e9, 1e12])
+@pytest.mark.parametrize("backend", SOLVER_BACKENDS)
+def test_exploitability_rounding_within_stated_resolution(beta, backend):
+    # uniform play in a cyclic game is the equilibrium for every beta: exploitability exactly 0,
+    # computed with an error that grows like beta (the documented bound)
+    from nashmp._games import exploitability_resolution
+    K = 5
+    lr = np.full(K, -np.log(K))
+    e = float(nashmp.exploitability(cyclic_game(K), lr, beta, backend=backend))
+    bound = exploitability_resolution(beta, lr)
+    assert abs(e) <= bound
+    assert bound == pytest.approx(beta * 2.220446049250313e-16 * (2 + np.log(K)))
+
+
+@pytest.mark.filterwarnings("ignore:.*did not reach")
+@pytest.mark.parametrize("beta", [1e12, 1e300])
+def test_tol_below_exploitability_resolution_warns(beta):
+    rps = cyclic_game(3)
+    with pytest.warns(RuntimeWarning, match="resolution of the exploitability"):
+        nashmp.solve(rps, beta, max_iter=3)
+    op = nashmp.LowRankSkew(np.eye(3, 1), np.ones((3, 1)) / 3)
+    with pytest.warns(RuntimeWarning, match="resolution of the exploitability"):
+        nashmp.solve(op, beta, max_iter=3)
+    with warnings.catch_warnings():           # tol < 0 (no stopping test): no warning
+        warnings.simplefilter("error")
+        nashmp.solve(rps, beta, max_iter=3, tol=-1)
+
+
+def test_ordinary_beta_does_not_warn_about_resolution():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = nashmp.solve(random_game(20, seed=3), 10.0, tol=1e-10)
+    assert r.success
+
+
 def test_eta_above_two_warns():
     with pytest.warns(RuntimeWarning, match="eta <= 2"):
         nashmp.solve(cyclic_game(3), 0.1, eta=8.0, max_iter=3, tol=-1)
