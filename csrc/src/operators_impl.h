@@ -148,3 +148,194 @@ static int SFX(pa_driver)(const T *P, int64_t ldP, const T *pi, int64_t ldpi, in
     }
     return bad ? NASHMP_ERR_NONFINITE : NASHMP_OK;
 }
+
+/* ---- preference-matrix check (nashmp_preference_check_*) ------------------------------------ */
+
+/* st[0] = max |(P[i, j] + P[j, i]) - 1|, st[1] = min, st[2] = max, st[3] = sum of those |.|
+ * (NaN or +-inf when P holds NaN or +-inf, which the selects drop) over rows [i0, i1) x columns
+ * [j0, j1), checked against the transposed block [j0, j1) x [i0, i1), in 4 x 4 blocks (4-lane
+ * rows of P[i, j0..] against 4 x 4 register transposes of P[j, i0..]); the bounds are multiples
+ * of 4. Scalar without vector extensions. */
+NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t i1, int64_t j0,
+                                     int64_t j1, T *NASHMP_RESTRICT buf, T *st)
+{
+    int64_t i, j;
+#ifdef NASHMP_VEXT
+    /* the block [j0, j1) x [i0, i1) first, row after row into buf (PC_TB wide): its rows are
+       then read 4 columns at a time from cache, not as PC_TB strided streams from memory */
+    for (j = j0; j < j1; j++)
+        memcpy(buf + (j - j0) * PC_TB, A + j * k + i0, (size_t)(i1 - i0) * sizeof(T));
+    const PC_VI e_ = {0, 4, 2, 6}, o_ = {1, 5, 3, 7}, l_ = {0, 1, 4, 5}, u_ = {2, 3, 6, 7};
+    const PC_VI absm = {PC_ABS, PC_ABS, PC_ABS, PC_ABS};
+    PC_VT vd = {0, 0, 0, 0}, vs = vd, vl, vh;
+    T dev = st[0], lo = st[1], hi = st[2];
+    int l;
+    memcpy(&vl, A + i0 * k + j0, sizeof vl);
+    vh = vl;
+#define PC_SEL(c, a, b) ((PC_VT)(((PC_VI)(a) & (PC_VI)(c)) | ((PC_VI)(b) & ~(PC_VI)(c))))
+    for (i = i0; i < i1; i += 4)
+        for (j = j0; j < j1; j += 4) {
+            PC_VT a[4], b[4], t0, t1, t2, t3, c[4];
+            int r;
+            PC_VT t[4], m0, m1, m2, m3, x0, x1, x2, x3;
+            memcpy(&a[0], A + i * k + j, sizeof a[0]);
+            memcpy(&a[1], A + (i + 1) * k + j, sizeof a[1]);
+            memcpy(&a[2], A + (i + 2) * k + j, sizeof a[2]);
+            memcpy(&a[3], A + (i + 3) * k + j, sizeof a[3]);
+            const T *bj = buf + (j - j0) * PC_TB + (i - i0);
+            memcpy(&b[0], bj, sizeof b[0]);
+            memcpy(&b[1], bj + PC_TB, sizeof b[1]);
+            memcpy(&b[2], bj + 2 * PC_TB, sizeof b[2]);
+            memcpy(&b[3], bj + 3 * PC_TB, sizeof b[3]);
+            t0 = __builtin_shuffle(b[0], b[1], e_);
+            t1 = __builtin_shuffle(b[0], b[1], o_);
+            t2 = __builtin_shuffle(b[2], b[3], e_);
+            t3 = __builtin_shuffle(b[2], b[3], o_);
+            c[0] = __builtin_shuffle(t0, t2, l_); /* P[j .. j+3, i] */
+            c[1] = __builtin_shuffle(t1, t3, l_);
+            c[2] = __builtin_shuffle(t0, t2, u_);
+            c[3] = __builtin_shuffle(t1, t3, u_);
+            for (r = 0; r < 4; r++)
+                t[r] = (PC_VT)((PC_VI)((a[r] + c[r]) - (T)1) & absm);
+            vs += (t[0] + t[1]) + (t[2] + t[3]);
+            /* trees, so that the accumulators take one select per block */
+            x0 = PC_SEL(t[1] > t[0], t[1], t[0]);
+            x1 = PC_SEL(t[3] > t[2], t[3], t[2]);
+            x0 = PC_SEL(x1 > x0, x1, x0);
+            vd = PC_SEL(x0 > vd, x0, vd);
+            m0 = PC_SEL(a[1] < a[0], a[1], a[0]);
+            m1 = PC_SEL(a[3] < a[2], a[3], a[2]);
+            m2 = PC_SEL(b[1] < b[0], b[1], b[0]);
+            m3 = PC_SEL(b[3] < b[2], b[3], b[2]);
+            x0 = PC_SEL(a[1] > a[0], a[1], a[0]);
+            x1 = PC_SEL(a[3] > a[2], a[3], a[2]);
+            x2 = PC_SEL(b[1] > b[0], b[1], b[0]);
+            x3 = PC_SEL(b[3] > b[2], b[3], b[2]);
+            m0 = PC_SEL(m1 < m0, m1, m0);
+            m2 = PC_SEL(m3 < m2, m3, m2);
+            x0 = PC_SEL(x1 > x0, x1, x0);
+            x2 = PC_SEL(x3 > x2, x3, x2);
+            m0 = PC_SEL(m2 < m0, m2, m0);
+            x0 = PC_SEL(x2 > x0, x2, x0);
+            vl = PC_SEL(m0 < vl, m0, vl);
+            vh = PC_SEL(x0 > vh, x0, vh);
+        }
+#undef PC_SEL
+    for (l = 0; l < 4; l++) {
+        dev = vd[l] > dev ? vd[l] : dev;
+        lo = vl[l] < lo ? vl[l] : lo;
+        hi = vh[l] > hi ? vh[l] : hi;
+        st[3] += vs[l];
+    }
+    st[0] = dev;
+    st[1] = lo;
+    st[2] = hi;
+#else
+    (void)buf;
+    for (i = i0; i < i1; i++)
+        for (j = j0; j < j1; j++) {
+            const T x = A[i * k + j], y = A[j * k + i];
+            T t = (x + y) - (T)1;
+            t = t < 0 ? -t : t;
+            st[0] = t > st[0] ? t : st[0];
+            st[1] = x < st[1] ? x : st[1];
+            st[2] = x > st[2] ? x : st[2];
+            st[3] += t;
+        }
+#endif
+}
+
+/* The same, scalar, for every (i, j) with i >= k4 or j >= k4 (the strip the 4 x 4 blocks leave) */
+static void SFX(pc_strip)(const T *A, int64_t k, int64_t k4, T *st)
+{
+    int64_t i, j;
+    for (i = 0; i < k; i++)
+        for (j = i < k4 ? k4 : 0; j < k; j++) {
+            const T x = A[i * k + j], y = A[j * k + i];
+            T t = (x + y) - (T)1;
+            t = t < 0 ? -t : t;
+            st[0] = t > st[0] ? t : st[0];
+            st[1] = x < st[1] ? x : st[1];
+            st[2] = x > st[2] ? x : st[2];
+            st[3] += t;
+        }
+}
+
+/* Tile pairs [p0, p1) (I <= J over the k4 x k4 square, nt tiles of PC_TB per side, np pairs per
+ * matrix) of the matrices of P into st */
+static void SFX(pc_range)(const T *P, int64_t ldP, int64_t k, int64_t k4, int64_t nt, int64_t np,
+                          int64_t p0, int64_t p1, T *buf, T *st)
+{
+    int64_t p = p0, I = 0, J, q;
+    if (p >= p1)
+        return;
+    q = p % np; /* (I, J) of the pair q: row I holds nt - I pairs */
+    while (q >= nt - I) {
+        q -= nt - I;
+        I++;
+    }
+    J = I + q;
+    for (; p < p1; p++) {
+        const int64_t i1 = (I + 1) * PC_TB < k4 ? (I + 1) * PC_TB : k4;
+        const int64_t j1 = (J + 1) * PC_TB < k4 ? (J + 1) * PC_TB : k4;
+        SFX(pc_block)(P + (p / np) * ldP, k, I * PC_TB, i1, J * PC_TB, j1, buf, st);
+        if (++J == nt) {
+            if (++I == nt)
+                I = 0;
+            J = I;
+        }
+    }
+}
+
+static int SFX(pc_driver)(const T *P, int64_t ldP, int64_t batch, int64_t k, double *out)
+{
+    const int64_t k4 = k / 4 * 4, nt = (k4 + PC_TB - 1) / PC_TB, np = nt * (nt + 1) / 2;
+    const int64_t nm = ldP == 0 ? 1 : batch;
+    T acc[4] = {(T)0, P[0], P[0], (T)0}, part[64][4], *bufs;
+    int nth = nashmp_threads_for((double)nm * (double)k * (double)k / 4.0), h;
+    int64_t m;
+    if (nth > 64)
+        nth = 64;
+    if (nth > nm * np)
+        nth = (int)(nm * np);
+    if (nth < 1)
+        nth = 1;
+    for (h = 0; h < nth; h++)
+        memcpy(part[h], acc, sizeof acc);
+    bufs = (T *)malloc((size_t)nth * PC_TB * PC_TB * sizeof(T));
+    if (bufs == NULL)
+        return NASHMP_ERR_NO_MEMORY;
+    if (np > 0) {
+        if (nth == 1)
+            SFX(pc_range)(P, ldP, k, k4, nt, np, 0, nm * np, bufs, part[0]);
+        else
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nth)
+#endif
+        {
+            int64_t p0, p1;
+#ifdef _OPENMP
+            const int h_ = omp_get_thread_num();
+#else
+            const int h_ = 0;
+#endif
+            nashmp_split(nm * np, &p0, &p1);
+            SFX(pc_range)(P, ldP, k, k4, nt, np, p0, p1, bufs + (int64_t)h_ * PC_TB * PC_TB,
+                          part[h_]);
+        }
+    }
+    free(bufs);
+    if (k4 < k)
+        for (m = 0; m < nm; m++)
+            SFX(pc_strip)(P + m * ldP, k, k4, part[0]);
+    for (h = 0; h < nth; h++) {
+        acc[0] = part[h][0] > acc[0] ? part[h][0] : acc[0];
+        acc[1] = part[h][1] < acc[1] ? part[h][1] : acc[1];
+        acc[2] = part[h][2] > acc[2] ? part[h][2] : acc[2];
+        acc[3] += part[h][3];
+    }
+    out[0] = acc[3] - acc[3] != 0 ? NASHMP_NAN_F64 : (double)acc[0];
+    out[1] = (double)acc[1];
+    out[2] = (double)acc[2];
+    return NASHMP_OK;
+}

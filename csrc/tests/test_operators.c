@@ -362,6 +362,83 @@ static void test_lowrank_moments(int64_t k, int64_t r, int f32)
     free(q2);
 }
 
+/* nashmp_preference_check_*: against the element-wise loop, for sizes around the 4 x 4 blocks
+ * and the 128-wide tiles, batches (ldP > k*k, and 0), extremes in every region, NaN and inf,
+ * 1 and 2 threads; bad arguments -> exact statuses. */
+static void test_preference_check(int64_t k, int64_t batch, int64_t ldP, int f32)
+{
+    const int64_t nm = ldP ? batch : 1, n = nm * (ldP ? ldP : k * k);
+    double *P = (double *)malloc((size_t)n * sizeof(double)), out[3], want[3] = {0, 1e300, -1e300};
+    float *Pf = (float *)malloc((size_t)n * sizeof(float));
+    int64_t m, i, j;
+    for (i = 0; i < n; i++)
+        P[i] = 7.0; /* padding between matrices: never read */
+    for (m = 0; m < nm; m++) {
+        double *A = P + m * ldP;
+        for (i = 0; i < k; i++) {
+            A[i * k + i] = 0.5 + 1e-9 * urand();
+            for (j = i + 1; j < k; j++) {
+                A[i * k + j] = urand();
+                A[j * k + i] = 1.0 - A[i * k + j] + 1e-7 * (urand() - 0.5);
+            }
+        }
+        if (k > 2) {
+            A[(k - 1) * k] = 1.25;
+            A[k + k - 2] = -0.25;
+        }
+    }
+    for (i = 0; i < n; i++)
+        Pf[i] = (float)P[i];
+    for (m = 0; m < nm; m++)
+        for (i = 0; i < k; i++)
+            for (j = 0; j < k; j++) {
+                double x = f32 ? (double)Pf[m * ldP + i * k + j] : P[m * ldP + i * k + j];
+                double t = f32 ? fabs((double)((Pf[m * ldP + i * k + j] + Pf[m * ldP + j * k + i]) -
+                                               1.0f))
+                               : fabs((P[m * ldP + i * k + j] + P[m * ldP + j * k + i]) - 1.0);
+                want[0] = t > want[0] ? t : want[0];
+                want[1] = x < want[1] ? x : want[1];
+                want[2] = x > want[2] ? x : want[2];
+            }
+    CHECK_ST(f32 ? nashmp_preference_check_f32(Pf, ldP, batch, k, out)
+                 : nashmp_preference_check_f64(P, ldP, batch, k, out),
+             NASHMP_OK);
+    CHECK(out[0] == want[0] && out[1] == want[1] && out[2] == want[2],
+          "preference check k=%lld batch=%lld ldP=%lld f32=%d: (%g, %g, %g), want (%g, %g, %g)",
+          (long long)k, (long long)batch, (long long)ldP, f32, out[0], out[1], out[2], want[0],
+          want[1], want[2]);
+    if (f32)
+        Pf[(nm - 1) * ldP + (k - 1) * k / 2] = NAN;
+    else
+        P[(nm - 1) * ldP + (k - 1) * k / 2] = INFINITY;
+    CHECK_ST(f32 ? nashmp_preference_check_f32(Pf, ldP, batch, k, out)
+                 : nashmp_preference_check_f64(P, ldP, batch, k, out),
+             NASHMP_OK);
+    CHECK(out[0] != out[0], "preference check k=%lld f32=%d: non-finite P gave %g", (long long)k,
+          f32, out[0]);
+    free(P);
+    free(Pf);
+}
+
+static void test_preference_check_args(void)
+{
+    double P[4] = {0.5, 0.25, 0.75, 0.5}, out[3];
+    float Pf[4] = {0.5f, 0.25f, 0.75f, 0.5f};
+    CHECK_ST(nashmp_preference_check_f64(NULL, 0, 1, 2, out), NASHMP_ERR_NULL_POINTER);
+    CHECK_ST(nashmp_preference_check_f64(P, 0, 1, 2, NULL), NASHMP_ERR_NULL_POINTER);
+    CHECK_ST(nashmp_preference_check_f32(Pf, 0, 1, 0, out), NASHMP_ERR_INVALID_SIZE);
+    CHECK_ST(nashmp_preference_check_f64(P, 0, -1, 2, out), NASHMP_ERR_INVALID_SIZE);
+    CHECK_ST(nashmp_preference_check_f64(P, 3, 2, 2, out), NASHMP_ERR_INVALID_STRIDE);
+    CHECK_ST(nashmp_preference_check_f64(P, -4, 2, 2, out), NASHMP_ERR_INVALID_STRIDE);
+    CHECK_ST(nashmp_preference_check_f64(P, 0, 1, INT64_MAX / 2, out), NASHMP_ERR_OVERFLOW);
+    CHECK_ST(nashmp_preference_check_f64(P, 0, 0, 2, out), NASHMP_OK);
+    CHECK(out[0] == 0.0 && out[1] == INFINITY && out[2] == -INFINITY, "batch 0: (%g, %g, %g)",
+          out[0], out[1], out[2]);
+    CHECK_ST(nashmp_preference_check_f32(Pf, 0, 5, 2, out), NASHMP_OK);
+    CHECK(out[0] == 0.0 && out[1] == 0.25 && out[2] == 0.75, "k=2 f32: (%g, %g, %g)", out[0],
+          out[1], out[2]);
+}
+
 int main(void)
 {
     static const int64_t ks[] = {1, 3, 41, 255, 257, 600};
@@ -383,6 +460,21 @@ int main(void)
     nashmp_set_num_threads(1);
     test_operator(OP_EMBED, 300, 7, 2);
     nashmp_set_num_threads(0);
+    {
+        static const int64_t pk[] = {1, 2, 3, 4, 5, 7, 8, 127, 128, 129, 131, 257, 300, 515};
+        int f32, t;
+        for (t = 1; t <= 2; t++) {
+            nashmp_set_num_threads(t);
+            for (f32 = 0; f32 < 2; f32++)
+                for (i = 0; i < sizeof pk / sizeof pk[0]; i++) {
+                    test_preference_check(pk[i], 1, 0, f32);
+                    test_preference_check(pk[i], 3, pk[i] * pk[i] + 5, f32);
+                    test_preference_check(pk[i], 2, 0, f32);
+                }
+        }
+        nashmp_set_num_threads(0);
+    }
+    test_preference_check_args();
     test_bad_args();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;

@@ -158,6 +158,18 @@ NASHMP_API int nashmp_mirror_step_f32(const float *log_pi, int64_t ldpi, const f
                                       int64_t ldo);
 
 
+/* Checks of preference matrices in one pass over each (tile pairs, no k x k temporaries), the
+ * validation nashmp.solve runs on a dense P: over the `batch` matrices of P (ldP as in
+ * nashmp_preference_apply_*: 0 shares one, else >= k*k), out[0] = max |(P[i, j] + P[j, i]) - 1|
+ * over all i, j (i == j included: |2 P[i, i] - 1|), rounded in P's type; out[1] = min P;
+ * out[2] = max P. out[0] is NaN when P holds NaN or +-inf (still NASHMP_OK: finding them is the
+ * point). out has 3 entries; batch == 0 gives {0, +inf, -inf}. NASHMP_ERR_NO_MEMORY when the
+ * per-thread tile buffers (128 x 128 elements) cannot be allocated. */
+NASHMP_API int nashmp_preference_check_f64(const double *P, int64_t ldP, int64_t batch, int64_t k,
+                                           double *out);
+NASHMP_API int nashmp_preference_check_f32(const float *P, int64_t ldP, int64_t batch, int64_t k,
+                                           double *out);
+
 /* ---- dense solvers ---------------------------------------------------------------------------- */
 
 /* Iterative methods of the exact (dense) solver. Each update ends with a normalization in log
