@@ -511,6 +511,46 @@ def test_bad_games():
         nashmp.solve(np.array([[0.5, 1.5], [-0.5, 0.5]]), 0.1)
 
 
+def _naive_check(P):
+    """max |P[i, j] + P[j, i] - 1| (in P's dtype), min, max, element by element"""
+    t = np.abs((P + np.swapaxes(P, -1, -2)) - P.dtype.type(1))
+    return float(t.max()), float(P.min()), float(P.max())
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("K", [1, 2, 3, 4, 5, 7, 127, 128, 129, 131, 257, 300])
+@pytest.mark.parametrize("batch", [(), (3,)])
+def test_preference_check_matches_elementwise_reference(K, dtype, batch):
+    # the one-pass check (libnashmp for a C-contiguous P, NumPy tiles otherwise) against the
+    # element-wise formula, on perturbed games whose extremes sit in every region: 4 x 4 blocks,
+    # the strip they leave (K % 4 != 0), upper and lower tiles, other games of the batch
+    from nashmp._games import _deviation
+    rng = np.random.default_rng(K)
+    A = rng.random(batch + (K, K))
+    P = np.triu(A, 1)
+    P = P + np.tril(1 - np.swapaxes(P, -1, -2), -1) + 0.5 * np.eye(K)
+    P = (P + rng.normal(0.0, 1e-7, P.shape)).astype(dtype)
+    if K > 2:
+        P[..., K - 1, 0] = 1.25
+        P[..., 1, K - 2] = -0.25
+        P[(0,) * len(batch) + (K // 2, K // 3)] = 1.5
+    ref = _naive_check(P)
+    assert _deviation(P) == ref                          # C-contiguous: libnashmp when built
+    assert _deviation(np.asfortranarray(P)) == ref       # the NumPy tiles
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [(0, 0), (129, 129), (2, 129), (129, 2), (65, 43)])
+def test_preference_check_reports_nonfinite(value, where):
+    from nashmp._games import _deviation
+    P = np.full((130, 130), 0.5)
+    P[where] = value
+    for Q in (P, np.asfortranarray(P), P.astype(np.float32)):
+        assert not np.isfinite(_deviation(Q)).all()
+    with pytest.raises(ValueError, match="NaN or inf"):
+        nashmp.solve(P, 0.1)
+
+
 def test_sppo_accepts_beta_zero():
     r = solve_quiet(cyclic_game(3), 0.0, method="sppo", max_iter=200)
     np.testing.assert_allclose(r.policy, np.ones(3) / 3, atol=1e-2)
