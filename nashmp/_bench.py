@@ -864,6 +864,47 @@ def kernel_row(kernel, B, K, dtype, *, floors, threads, rounds, min_time, shared
     return _finish_row(row, floors, threads)
 
 
+def check_row(K, dtype, *, floors, threads, rounds, min_time, log=print):
+    """The validation every solve and metric runs on a dense P (max |P + P^T - 1|, min, max):
+    libnashmp's one-pass check against the NumPy tiles it replaced (the fallback for arrays
+    that are not C-contiguous), both on the same C-contiguous P; bytes: P read once."""
+    from nashmp._games import _deviation
+    dtype = np.dtype(dtype)
+    P = random_preference(1, K, dtype=dtype)[0]
+    F = np.asfortranarray(P)            # not C-contiguous: the NumPy tiles
+    nbytes = K * K * dtype.itemsize
+    fs, fk = floor_time(floors, threads, nbytes=nbytes, dtype=dtype) if floors else (None, None)
+    row = {"section": "validation", "id": f"check:K{K}:{dtype.name}:t{threads}", "K": K,
+           "dtype": dtype.name, "threads": threads, "nbytes": nbytes, "mem": mem_label(nbytes),
+           "floor_s": fs, "floor_kind": fk, "results": {}}
+    fns = {"nashmp-c": lambda: _deviation(P), "numpy-tiles": lambda: _deviation(F)}
+    want = _deviation(F)
+    for n, fn in fns.items():
+        got = fn()
+        row["results"][n] = {"status": "ok"} if got == want else \
+            {"status": "error", "reason": f"{got} != {want}"}
+        if got != want:
+            log(f"  ERROR {row['id']} {n}: {got} != {want}")
+    for n, t in interleaved({n: f for n, f in fns.items()
+                             if row["results"][n]["status"] == "ok"},
+                            rounds=rounds, min_time=min_time).items():
+        row["results"][n].update(t)
+    return _finish_row(row, floors, threads)
+
+
+def _print_check_table(rows, log):
+    log("\nValidation of a dense P (max |P + P^T - 1|, min, max; every solve and metric runs it)")
+    log(f"{'K':>6} {'dtype':8} {'nashmp-c':>10} {'numpy tiles':>12} {'ratio':>6} {'GB/s':>6} "
+        f"{'% floor':>8}")
+    for r in rows:
+        c, n = r["results"].get("nashmp-c", {}), r["results"].get("numpy-tiles", {})
+        if "median_s" not in c or "median_s" not in n:
+            continue
+        log(f"{r['K']:>6} {r['dtype']:8} {fmt_time(c['median_s']):>10} "
+            f"{fmt_time(n['median_s']):>12} {n['median_s'] / c['median_s']:>6.2f} "
+            f"{c.get('GBs', 0):>6.1f} {c.get('floor_pct', 0):>8.0f}")
+
+
 # ---------------------------------------------------------------------------------------------
 # solver rows
 # ---------------------------------------------------------------------------------------------
@@ -1367,7 +1408,7 @@ def plan(mode):
                                                            "K1000-packed")],
             "convergence": {"methods": ("nash_mp", "extragradient", "omwu"), "budget": 2000,
                             "rounds": 1},
-            "scaling": (16, 1024, 65536), "torch_loop": False}
+            "scaling": (16, 1024, 65536), "torch_loop": False, "checks": [(1000, F64)]}
     if mode == "default":
         ks = [("logsumexp", B, K, dt, True) for (B, K) in ((1000, 1000), (10 ** 5, 16))
               for dt in (F64, F32)]
@@ -1380,7 +1421,7 @@ def plan(mode):
                 "overhead": list(KERNELS), "solver": list(SOLVER_CASES),
                 "convergence": {"methods": SOLVER_METHODS, "budget": 4000, "rounds": 1},
                 "scaling": (4, 32, 256, 4096, 65536, 1 << 20),
-                "torch_loop": False}
+                "torch_loop": False, "checks": [(1000, F64), (4000, F64), (4000, F32)]}
     if mode == "full":
         ks = [(k, B, K, dt, True) for k in KERNELS[:5] for (B, K) in KERNEL_SIZES
               for dt in (F64, F32)]
@@ -1391,7 +1432,8 @@ def plan(mode):
                 "convergence": {"methods": SOLVER_METHODS, "budget": 20000, "rounds": 3},
                 "scaling": (4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536, 1 << 18,
                             1 << 20),
-                "torch_loop": True}
+                "torch_loop": True,
+                "checks": [(K, dt) for K in (300, 1000, 4000) for dt in (F64, F32)]}
     if mode == "threads":   # the multi-thread section of the full run
         ks = [(k, B, K, dt, True) for k in ("logsumexp", "softmax", "kl")
               for (B, K) in ((1000, 1000), (100, 10 ** 5), (10 ** 5, 32)) for dt in (F64, F32)]
@@ -1402,7 +1444,8 @@ def plan(mode):
                                            if c[0] in ("K4000", "K4000-f32P", "K4000-packed",
                                                        "K4000-f32P-packed", "B256-K100-ownP",
                                                        "B256-K100-sharedP")],
-                "convergence": None, "scaling": (), "torch_loop": True}
+                "convergence": None, "scaling": (), "torch_loop": True,
+                "checks": [(4000, F64)]}
     raise ValueError(f"unknown mode {mode!r}")
 
 
@@ -1519,6 +1562,13 @@ def run(mode="default", *, threads=1, json_path=None, plot_path=None, log=print)
     if sr:
         log(f"\n{el()}")
         _print_solver_table(sr, log)
+    vr = [check_row(K, dt, floors=floors, threads=threads, rounds=p["rounds"],
+                    min_time=p["min_time"], log=log) for (K, dt) in p.get("checks", [])
+          if nashmp.available_backends().count("c")]
+    rows += vr
+    if vr:
+        log(f"\n{el()}")
+        _print_check_table(vr, log)
     if p["convergence"]:
         c = p["convergence"]
         cr = convergence_rows(methods=c["methods"], budget=c["budget"], rounds=c["rounds"],
