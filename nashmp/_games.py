@@ -132,8 +132,10 @@ def warn_resolution(beta, log_ref, tol, method, stacklevel):
     """Warn when ``tol`` is below ``exploitability_resolution``: the stopping test would compare
     rounding noise (at beta = 1e12 a solve never stops; at 1e300 it stops at once on a negative
     exploitability)."""
+    if tol < 0 or not np.size(beta) or float(np.max(beta)) * 1.7e-13 <= tol:
+        return              # 1.7e-13 > eps * (2 + 745): no finite log ref reaches tol then
     r = exploitability_resolution(beta, log_ref)
-    if tol >= 0 and r > tol:
+    if r > tol:
         import warnings
         warnings.warn(f"nashmp.solve({method!r}): tol = {tol:g} is below the float64 resolution "
                       f"of the exploitability at beta = {float(np.max(beta)):g} (rounding error "
