@@ -33,6 +33,8 @@ int nashmp_preference_apply_f64(const double *P, int64_t ldP, const double *pi, 
 int nashmp_preference_apply_f32(const float *P, int64_t ldP, const float *pi, int64_t ldpi, int64_t batch, int64_t k, float *out, int64_t ldo);
 int nashmp_preference_check_f64(const double *P, int64_t ldP, int64_t batch, int64_t k, double *out);
 int nashmp_preference_check_f32(const float *P, int64_t ldP, int64_t batch, int64_t k, double *out);
+int nashmp_preference_antisymmetrize_f64(const double *P, int64_t ldP, int64_t batch, int64_t k, double *out, double *check);
+int nashmp_preference_antisymmetrize_f32(const float *P, int64_t ldP, int64_t batch, int64_t k, float *out, double *check);
 int nashmp_mirror_step_f64(const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *g, int64_t ldg, int64_t batch, int64_t k, double a, double b, double c, double *out, int64_t ldo);
 int nashmp_mirror_step_f32(const float *log_pi, int64_t ldpi, const float *log_ref, int64_t ldref, const float *g, int64_t ldg, int64_t batch, int64_t k, double a, double b, double c, float *out, int64_t ldo);
 

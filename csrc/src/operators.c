@@ -76,7 +76,7 @@ int nashmp_preference_check_f64(const double *P, int64_t ldP, int64_t batch, int
         out[2] = -NASHMP_INF_F64;
         return NASHMP_OK;
     }
-    return pc_driver_f64(P, ldP, batch, k, out);
+    return pc_driver_f64(P, ldP, batch, k, out, NULL);
 }
 
 int nashmp_preference_check_f32(const float *P, int64_t ldP, int64_t batch, int64_t k,
@@ -91,5 +91,35 @@ int nashmp_preference_check_f32(const float *P, int64_t ldP, int64_t batch, int6
         out[2] = -NASHMP_INF_F64;
         return NASHMP_OK;
     }
-    return pc_driver_f32(P, ldP, batch, k, out);
+    return pc_driver_f32(P, ldP, batch, k, out, NULL);
+}
+
+int nashmp_preference_antisymmetrize_f64(const double *P, int64_t ldP, int64_t batch, int64_t k,
+                                         double *out, double *check)
+{
+    if (out == NULL || check == NULL)
+        return NASHMP_ERR_NULL_POINTER;
+    NASHMP_CHECK(batch, k, double, {(const void *)P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE});
+    if (batch == 0) {
+        check[0] = check[3] = 0.0;
+        check[1] = NASHMP_INF_F64;
+        check[2] = -NASHMP_INF_F64;
+        return NASHMP_OK;
+    }
+    return pc_driver_f64(P, ldP, batch, k, check, out);
+}
+
+int nashmp_preference_antisymmetrize_f32(const float *P, int64_t ldP, int64_t batch, int64_t k,
+                                         float *out, double *check)
+{
+    if (out == NULL || check == NULL)
+        return NASHMP_ERR_NULL_POINTER;
+    NASHMP_CHECK(batch, k, float, {(const void *)P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE});
+    if (batch == 0) {
+        check[0] = check[3] = 0.0;
+        check[1] = NASHMP_INF_F64;
+        check[2] = -NASHMP_INF_F64;
+        return NASHMP_OK;
+    }
+    return pc_driver_f32(P, ldP, batch, k, check, out);
 }

@@ -151,13 +151,25 @@ static int SFX(pa_driver)(const T *P, int64_t ldP, const T *pi, int64_t ldpi, in
 
 /* ---- preference-matrix check (nashmp_preference_check_*) ------------------------------------ */
 
+/* O[i, j] and O[j, i] from x = P[i, j], y = P[j, i]; st[4] = max |(O[i, j] + O[j, i]) - 1| */
+NASHMP_INLINE void SFX(pc_out)(T *O, int64_t k, int64_t i, int64_t j, T x, T y, T *st)
+{
+    const T o = (x + ((T)1 - y)) * (T)0.5, o2 = (y + ((T)1 - x)) * (T)0.5;
+    T e = (o + o2) - (T)1;
+    O[i * k + j] = o;
+    O[j * k + i] = o2;
+    e = e < 0 ? -e : e;
+    st[4] = e > st[4] ? e : st[4];
+}
+
 /* st[0] = max |(P[i, j] + P[j, i]) - 1|, st[1] = min, st[2] = max, st[3] = sum of those |.|
  * (NaN or +-inf when P holds NaN or +-inf, which the selects drop) over rows [i0, i1) x columns
  * [j0, j1), checked against the transposed block [j0, j1) x [i0, i1), in 4 x 4 blocks (4-lane
  * rows of P[i, j0..] against 4 x 4 register transposes of P[j, i0..]); the bounds are multiples
- * of 4. Scalar without vector extensions. */
+ * of 4. O != NULL: also O[i, j] = (P[i, j] + (1 - P[j, i])) / 2 over both blocks, and st[4] =
+ * max |(O[i, j] + O[j, i]) - 1|. Scalar without vector extensions. */
 NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t i1, int64_t j0,
-                                     int64_t j1, T *NASHMP_RESTRICT buf, T *st)
+                                     int64_t j1, T *NASHMP_RESTRICT buf, T *st, T *O)
 {
     int64_t i, j;
 #ifdef NASHMP_VEXT
@@ -174,7 +186,7 @@ NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t 
     }
     const PC_VI e_ = {0, 4, 2, 6}, o_ = {1, 5, 3, 7}, l_ = {0, 1, 4, 5}, u_ = {2, 3, 6, 7};
     const PC_VI absm = {PC_ABS, PC_ABS, PC_ABS, PC_ABS};
-    PC_VT vd = {0, 0, 0, 0}, vs = vd, vl, vh;
+    PC_VT vd = {0, 0, 0, 0}, vs = vd, vo = vd, vl, vh;
     T dev = st[0], lo = st[1], hi = st[2];
     int l;
     memcpy(&vl, A + i0 * k + j0, sizeof vl);
@@ -207,6 +219,26 @@ NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t 
             c[3] = __builtin_shuffle(t1, t3, u_);
             for (r = 0; r < 4; r++)
                 t[r] = (PC_VT)((PC_VI)((a[r] + c[r]) - (T)1) & absm);
+            if (O) { /* rows of O[i.., j..], and of O[j.., i..] through a transpose */
+                PC_VT o2[4], e;
+                for (r = 0; r < 4; r++) {
+                    const PC_VT o = (a[r] + ((T)1 - c[r])) * (T)0.5;
+                    o2[r] = (c[r] + ((T)1 - a[r])) * (T)0.5; /* O[j + l, i + r] in lane l */
+                    memcpy(O + (i + r) * k + j, &o, sizeof o);
+                    e = (PC_VT)((PC_VI)((o + o2[r]) - (T)1) & absm);
+                    vo = PC_SEL(e > vo, e, vo);
+                }
+                t0 = __builtin_shuffle(o2[0], o2[1], e_);
+                t1 = __builtin_shuffle(o2[0], o2[1], o_);
+                t2 = __builtin_shuffle(o2[2], o2[3], e_);
+                t3 = __builtin_shuffle(o2[2], o2[3], o_);
+                o2[0] = __builtin_shuffle(t0, t2, l_);
+                o2[1] = __builtin_shuffle(t1, t3, l_);
+                o2[2] = __builtin_shuffle(t0, t2, u_);
+                o2[3] = __builtin_shuffle(t1, t3, u_);
+                for (r = 0; r < 4; r++)
+                    memcpy(O + (j + r) * k + i, &o2[r], sizeof o2[r]);
+            }
             vs += (t[0] + t[1]) + (t[2] + t[3]);
             /* trees, so that the accumulators take one select per block */
             x0 = PC_SEL(t[1] > t[0], t[1], t[0]);
@@ -236,6 +268,7 @@ NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t 
         lo = vl[l] < lo ? vl[l] : lo;
         hi = vh[l] > hi ? vh[l] : hi;
         st[3] += vs[l];
+        st[4] = vo[l] > st[4] ? vo[l] : st[4];
     }
     st[0] = dev;
     st[1] = lo;
@@ -251,12 +284,14 @@ NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t 
             st[1] = x < st[1] ? x : st[1];
             st[2] = x > st[2] ? x : st[2];
             st[3] += t;
+            if (O)
+                SFX(pc_out)(O, k, i, j, x, y, st);
         }
 #endif
 }
 
 /* The same, scalar, for every (i, j) with i >= k4 or j >= k4 (the strip the 4 x 4 blocks leave) */
-static void SFX(pc_strip)(const T *A, int64_t k, int64_t k4, T *st)
+static void SFX(pc_strip)(const T *A, int64_t k, int64_t k4, T *st, T *O)
 {
     int64_t i, j;
     for (i = 0; i < k; i++)
@@ -268,13 +303,15 @@ static void SFX(pc_strip)(const T *A, int64_t k, int64_t k4, T *st)
             st[1] = x < st[1] ? x : st[1];
             st[2] = x > st[2] ? x : st[2];
             st[3] += t;
+            if (O)
+                SFX(pc_out)(O, k, i, j, x, y, st);
         }
 }
 
 /* Tile pairs [p0, p1) (I <= J over the k4 x k4 square, nt tiles of PC_TB per side, np pairs per
  * matrix) of the matrices of P into st */
 static void SFX(pc_range)(const T *P, int64_t ldP, int64_t k, int64_t k4, int64_t nt, int64_t np,
-                          int64_t p0, int64_t p1, T *buf, T *st)
+                          int64_t p0, int64_t p1, T *buf, T *st, T *O)
 {
     int64_t p = p0, I = 0, J, q;
     if (p >= p1)
@@ -288,7 +325,8 @@ static void SFX(pc_range)(const T *P, int64_t ldP, int64_t k, int64_t k4, int64_
     for (; p < p1; p++) {
         const int64_t i1 = (I + 1) * PC_TB < k4 ? (I + 1) * PC_TB : k4;
         const int64_t j1 = (J + 1) * PC_TB < k4 ? (J + 1) * PC_TB : k4;
-        SFX(pc_block)(P + (p / np) * ldP, k, I * PC_TB, i1, J * PC_TB, j1, buf, st);
+        SFX(pc_block)(P + (p / np) * ldP, k, I * PC_TB, i1, J * PC_TB, j1, buf, st,
+                      O ? O + (p / np) * k * k : NULL);
         if (++J == nt) {
             if (++I == nt)
                 I = 0;
@@ -297,11 +335,13 @@ static void SFX(pc_range)(const T *P, int64_t ldP, int64_t k, int64_t k4, int64_
     }
 }
 
-static int SFX(pc_driver)(const T *P, int64_t ldP, int64_t batch, int64_t k, double *out)
+/* out: the three numbers of nashmp_preference_check_*; O != NULL: also the antisymmetrized
+ * matrices (k x k each, contiguous) and out[3] = their max |(O[i, j] + O[j, i]) - 1| */
+static int SFX(pc_driver)(const T *P, int64_t ldP, int64_t batch, int64_t k, double *out, T *O)
 {
     const int64_t k4 = k / 4 * 4, nt = (k4 + PC_TB - 1) / PC_TB, np = nt * (nt + 1) / 2;
     const int64_t nm = ldP == 0 ? 1 : batch;
-    T acc[4] = {(T)0, P[0], P[0], (T)0}, part[64][4], *bufs;
+    T acc[5] = {(T)0, P[0], P[0], (T)0, (T)0}, part[64][5], *bufs;
     int nth = nashmp_threads_for((double)nm * (double)k * (double)k / 4.0), h;
     int64_t m;
     if (nth > 64)
@@ -317,7 +357,7 @@ static int SFX(pc_driver)(const T *P, int64_t ldP, int64_t batch, int64_t k, dou
         return NASHMP_ERR_NO_MEMORY;
     if (np > 0) {
         if (nth == 1)
-            SFX(pc_range)(P, ldP, k, k4, nt, np, 0, nm * np, bufs, part[0]);
+            SFX(pc_range)(P, ldP, k, k4, nt, np, 0, nm * np, bufs, part[0], O);
         else
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nth)
@@ -331,21 +371,24 @@ static int SFX(pc_driver)(const T *P, int64_t ldP, int64_t batch, int64_t k, dou
 #endif
             nashmp_split(nm * np, &p0, &p1);
             SFX(pc_range)(P, ldP, k, k4, nt, np, p0, p1, bufs + (int64_t)h_ * PC_TB * PC_TB,
-                          part[h_]);
+                          part[h_], O);
         }
     }
     free(bufs);
     if (k4 < k)
         for (m = 0; m < nm; m++)
-            SFX(pc_strip)(P + m * ldP, k, k4, part[0]);
+            SFX(pc_strip)(P + m * ldP, k, k4, part[0], O ? O + m * k * k : NULL);
     for (h = 0; h < nth; h++) {
         acc[0] = part[h][0] > acc[0] ? part[h][0] : acc[0];
         acc[1] = part[h][1] < acc[1] ? part[h][1] : acc[1];
         acc[2] = part[h][2] > acc[2] ? part[h][2] : acc[2];
         acc[3] += part[h][3];
+        acc[4] = part[h][4] > acc[4] ? part[h][4] : acc[4];
     }
     out[0] = acc[3] - acc[3] != 0 ? NASHMP_NAN_F64 : (double)acc[0];
     out[1] = (double)acc[1];
     out[2] = (double)acc[2];
+    if (O)
+        out[3] = acc[3] - acc[3] != 0 ? NASHMP_NAN_F64 : (double)acc[4];
     return NASHMP_OK;
 }

@@ -2,7 +2,8 @@
  * CTest for the matrix-free preference operators of libnashmp: low-rank skew, embedding,
  * Bradley-Terry and packed half matrix (apply and fused prox step, f64 and f32) against naive
  * long double loops; sizes around the tile and vector widths; batches with strides and
- * broadcast; the low-rank step with carried moments; bad arguments -> exact status codes.
+ * broadcast; the low-rank step with carried moments; the check and the antisymmetrization of a
+ * dense P against element-wise loops; bad arguments -> exact status codes.
  */
 #include <math.h>
 #include <stdint.h>
@@ -407,6 +408,38 @@ static void test_preference_check(int64_t k, int64_t batch, int64_t ldP, int f32
           "preference check k=%lld batch=%lld ldP=%lld f32=%d: (%g, %g, %g), want (%g, %g, %g)",
           (long long)k, (long long)batch, (long long)ldP, f32, out[0], out[1], out[2], want[0],
           want[1], want[2]);
+    { /* antisymmetrize: out = (P + (1 - P^T)) / 2 element by element, in the data type */
+        double *O = (double *)malloc((size_t)(nm * k * k) * sizeof(double)), chk[4], od = 0.0;
+        float *Of = (float *)malloc((size_t)(nm * k * k) * sizeof(float));
+        int bad = 0;
+        CHECK_ST(f32 ? nashmp_preference_antisymmetrize_f32(Pf, ldP, batch, k, Of, chk)
+                     : nashmp_preference_antisymmetrize_f64(P, ldP, batch, k, O, chk),
+                 NASHMP_OK);
+        for (m = 0; m < nm; m++)
+            for (i = 0; i < k; i++)
+                for (j = 0; j < k; j++) {
+                    const int64_t a = m * ldP + i * k + j, b = m * ldP + j * k + i;
+                    const int64_t oa = m * k * k + i * k + j, ob = m * k * k + j * k + i;
+                    if (f32) {
+                        const float w = (Pf[a] + (1.0f - Pf[b])) * 0.5f;
+                        const float e = (Of[oa] + Of[ob]) - 1.0f;
+                        bad += Of[oa] != w;
+                        od = fabs((double)e) > od ? fabs((double)e) : od;
+                    } else {
+                        const double w = (P[a] + (1.0 - P[b])) * 0.5, e = (O[oa] + O[ob]) - 1.0;
+                        bad += O[oa] != w;
+                        od = fabs(e) > od ? fabs(e) : od;
+                    }
+                }
+        CHECK(bad == 0 && chk[0] == want[0] && chk[1] == want[1] && chk[2] == want[2] &&
+                  chk[3] == od,
+              "antisymmetrize k=%lld batch=%lld ldP=%lld f32=%d: %d entries differ, check (%g, "
+              "%g, %g, %g), want (%g, %g, %g, %g)",
+              (long long)k, (long long)batch, (long long)ldP, f32, bad, chk[0], chk[1], chk[2],
+              chk[3], want[0], want[1], want[2], od);
+        free(O);
+        free(Of);
+    }
     if (f32)
         Pf[(nm - 1) * ldP + (k - 1) * k / 2] = NAN;
     else
@@ -437,6 +470,20 @@ static void test_preference_check_args(void)
     CHECK_ST(nashmp_preference_check_f32(Pf, 0, 5, 2, out), NASHMP_OK);
     CHECK(out[0] == 0.0 && out[1] == 0.25 && out[2] == 0.75, "k=2 f32: (%g, %g, %g)", out[0],
           out[1], out[2]);
+    {
+        double O[4], chk[4];
+        CHECK_ST(nashmp_preference_antisymmetrize_f64(P, 0, 1, 2, NULL, chk),
+                 NASHMP_ERR_NULL_POINTER);
+        CHECK_ST(nashmp_preference_antisymmetrize_f64(P, 0, 1, 2, O, NULL),
+                 NASHMP_ERR_NULL_POINTER);
+        CHECK_ST(nashmp_preference_antisymmetrize_f64(NULL, 0, 1, 2, O, chk),
+                 NASHMP_ERR_NULL_POINTER);
+        CHECK_ST(nashmp_preference_antisymmetrize_f64(P, 3, 2, 2, O, chk),
+                 NASHMP_ERR_INVALID_STRIDE);
+        CHECK_ST(nashmp_preference_antisymmetrize_f64(P, 0, 1, 2, O, chk), NASHMP_OK);
+        CHECK(O[0] == 0.5 && O[1] == 0.25 && O[2] == 0.75 && O[3] == 0.5 && chk[3] == 0.0,
+              "antisymmetrize k=2: (%g %g %g %g) %g", O[0], O[1], O[2], O[3], chk[3]);
+    }
 }
 
 int main(void)

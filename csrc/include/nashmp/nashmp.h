@@ -170,6 +170,16 @@ NASHMP_API int nashmp_preference_check_f64(const double *P, int64_t ldP, int64_t
 NASHMP_API int nashmp_preference_check_f32(const float *P, int64_t ldP, int64_t batch, int64_t k,
                                            double *out);
 
+/* The same pass writing out = (P + (1 - P^T)) / 2, element by element in P's type (the nearest
+ * matrix with P + P^T = 1; what nashmp.solve(..., antisymmetrize=True) solves): out holds one
+ * k x k matrix per matrix of P (batch of them, or one when ldP = 0), contiguous, and must not
+ * overlap P. check[0..2] are nashmp_preference_check_*'s numbers for P, check[3] =
+ * max |(out[i, j] + out[j, i]) - 1| (NaN when P holds NaN or +-inf). */
+NASHMP_API int nashmp_preference_antisymmetrize_f64(const double *P, int64_t ldP, int64_t batch,
+                                                    int64_t k, double *out, double *check);
+NASHMP_API int nashmp_preference_antisymmetrize_f32(const float *P, int64_t ldP, int64_t batch,
+                                                    int64_t k, float *out, double *check);
+
 /* ---- dense solvers ---------------------------------------------------------------------------- */
 
 /* Iterative methods of the exact (dense) solver. Each update ends with a normalization in log
