@@ -18,11 +18,11 @@ def check_preference(P, *, antisymmetrize=False, atol=1e-6, name="P", exact=Fals
     k = P.shape[-1]
     if P.shape[-2] != k:
         raise ValueError(f"{name} must be square on its last two axes (..., K, K), got {P.shape}")
-    dev, lo, hi = _deviation(P)
+    Q, (dev, lo, hi), qdev = _antisymmetrized(P) if antisymmetrize else (None, _deviation(P), None)
     if not np.isfinite([dev, lo, hi]).all():
         raise ValueError(f"{name} must not contain NaN or inf")
     if antisymmetrize:
-        P = ((P + (1 - np.swapaxes(P, -1, -2))) / 2).astype(P.dtype, copy=False)
+        P = Q
     elif dev > atol:
         raise ValueError(f"{name} must satisfy P + P^T = 1 (antisymmetric preferences) within "
                          f"atol={atol}, max deviation is {dev:.3g}; pass antisymmetrize=True "
@@ -32,11 +32,40 @@ def check_preference(P, *, antisymmetrize=False, atol=1e-6, name="P", exact=Fals
     if not exact:
         return P
     if antisymmetrize:
-        dev = _deviation(P)[0]
+        dev = _deviation(P)[0] if qdev is None else qdev
     return P, dev <= 4 * np.finfo(P.dtype).eps
 
 
 _TILE = 256
+
+
+def _c_fast(P):
+    """(ffi, lib, batch) when libnashmp can read P directly (C-contiguous float32/float64, the C
+    extension built), else None"""
+    if P.flags.c_contiguous and P.dtype.char in "fd" and P.size and _backend.is_available("c"):
+        ffi, lib = _backend.c_lib()
+        return ffi, lib, P.size // (P.shape[-1] ** 2)
+    return None
+
+
+def _antisymmetrized(P):
+    """``((P + (1 - P^T)) / 2, (dev, min, max) of P, dev of the result or None)``: one pass of
+    libnashmp (``nashmp_preference_antisymmetrize_*``) when it can read P, else NumPy (the
+    result's dev is then left to the caller). The same matrix either way."""
+    c = _c_fast(P)
+    if c is not None:
+        ffi, lib, batch = c
+        k = P.shape[-1]
+        out = np.empty(P.shape, P.dtype)
+        chk = np.empty(4)
+        t = "double[]" if P.dtype.char == "d" else "float[]"
+        fn = lib.nashmp_preference_antisymmetrize_f64 if P.dtype.char == "d" else \
+            lib.nashmp_preference_antisymmetrize_f32
+        if fn(ffi.from_buffer(t, P), k * k if batch > 1 else 0, batch, k,
+              ffi.from_buffer(t, out), ffi.from_buffer("double[]", chk)) == 0:
+            return out, (float(chk[0]), float(chk[1]), float(chk[2])), float(chk[3])
+    dev = _deviation(P)
+    return ((P + (1 - np.swapaxes(P, -1, -2))) / 2).astype(P.dtype, copy=False), dev, None
 
 
 def _deviation(P):
@@ -46,9 +75,9 @@ def _deviation(P):
     cache-sized NumPy tile pairs. The same three numbers either way; NaN or inf anywhere makes a
     result NaN or inf."""
     k = P.shape[-1]
-    if P.flags.c_contiguous and P.dtype.char in "fd" and P.size and _backend.is_available("c"):
-        ffi, lib = _backend.c_lib()
-        batch = P.size // (k * k)
+    c = _c_fast(P)
+    if c is not None:
+        ffi, lib, batch = c
         out = np.empty(3)
         fn = lib.nashmp_preference_check_f64 if P.dtype.char == "d" else \
             lib.nashmp_preference_check_f32

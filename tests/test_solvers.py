@@ -539,6 +539,29 @@ def test_preference_check_matches_elementwise_reference(K, dtype, batch):
     assert _deviation(np.asfortranarray(P)) == ref       # the NumPy tiles
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("K", [1, 3, 4, 6, 128, 131, 300])
+@pytest.mark.parametrize("batch", [(), (2,)])
+def test_antisymmetrize_matches_elementwise_formula(K, dtype, batch):
+    # (P + (1 - P^T)) / 2 in one pass (libnashmp for a C-contiguous P), the same matrix as the
+    # element-wise NumPy formula, with the check of P and the result's own deviation
+    from nashmp._games import _antisymmetrized, _deviation
+    rng = np.random.default_rng(K + 7)
+    P = rng.random(batch + (K, K)).astype(dtype)
+    P0 = P.copy()
+    Q, chk, qdev = _antisymmetrized(P)
+    want = ((P + (1 - np.swapaxes(P, -1, -2))) / 2).astype(dtype)
+    np.testing.assert_array_equal(Q, want)
+    assert Q.dtype == dtype
+    assert chk == _naive_check(P)
+    assert qdev is None or qdev == _naive_check(want)[0]
+    Qn, chkn, _ = _antisymmetrized(np.asfortranarray(P))       # the NumPy path
+    np.testing.assert_array_equal(Qn, want)
+    assert chkn == chk
+    np.testing.assert_array_equal(P, P0)                      # input untouched
+    assert _deviation(Q)[0] <= 4 * np.finfo(dtype).eps
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("where", [(0, 0), (129, 129), (2, 129), (129, 2), (65, 43)])
 def test_preference_check_reports_nonfinite(value, where):
