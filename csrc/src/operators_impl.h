@@ -151,15 +151,28 @@ static int SFX(pa_driver)(const T *P, int64_t ldP, const T *pi, int64_t ldpi, in
 
 /* ---- preference-matrix check (nashmp_preference_check_*) ------------------------------------ */
 
-/* O[i, j] and O[j, i] from x = P[i, j], y = P[j, i]; st[4] = max |(O[i, j] + O[j, i]) - 1| */
-NASHMP_INLINE void SFX(pc_out)(T *O, int64_t k, int64_t i, int64_t j, T x, T y, T *st)
+/* One (i, j) of pc_block's work, scalar: x = P[i, j] against y = P[j, i] into st (the min and
+ * max of both); O != NULL:
+ * O[i, j] and O[j, i], and st[4] = max |(O[i, j] + O[j, i]) - 1| */
+NASHMP_INLINE void SFX(pc_elem)(const T *A, int64_t k, int64_t i, int64_t j, T *st, T *O)
 {
-    const T o = (x + ((T)1 - y)) * (T)0.5, o2 = (y + ((T)1 - x)) * (T)0.5;
-    T e = (o + o2) - (T)1;
-    O[i * k + j] = o;
-    O[j * k + i] = o2;
-    e = e < 0 ? -e : e;
-    st[4] = e > st[4] ? e : st[4];
+    const T x = A[i * k + j], y = A[j * k + i];
+    T t = (x + y) - (T)1;
+    t = t < 0 ? -t : t;
+    st[0] = t > st[0] ? t : st[0];
+    st[1] = x < st[1] ? x : st[1]; /* y too: the blocks' partners are seen only here */
+    st[1] = y < st[1] ? y : st[1];
+    st[2] = x > st[2] ? x : st[2];
+    st[2] = y > st[2] ? y : st[2];
+    st[3] += t;
+    if (O) {
+        const T o = (x + ((T)1 - y)) * (T)0.5, o2 = (y + ((T)1 - x)) * (T)0.5;
+        T e = (o + o2) - (T)1;
+        O[i * k + j] = o;
+        O[j * k + i] = o2;
+        e = e < 0 ? -e : e;
+        st[4] = e > st[4] ? e : st[4];
+    }
 }
 
 /* st[0] = max |(P[i, j] + P[j, i]) - 1|, st[1] = min, st[2] = max, st[3] = sum of those |.|
@@ -276,17 +289,8 @@ NASHMP_HOT static void SFX(pc_block)(const T *A, int64_t k, int64_t i0, int64_t 
 #else
     (void)buf;
     for (i = i0; i < i1; i++)
-        for (j = j0; j < j1; j++) {
-            const T x = A[i * k + j], y = A[j * k + i];
-            T t = (x + y) - (T)1;
-            t = t < 0 ? -t : t;
-            st[0] = t > st[0] ? t : st[0];
-            st[1] = x < st[1] ? x : st[1];
-            st[2] = x > st[2] ? x : st[2];
-            st[3] += t;
-            if (O)
-                SFX(pc_out)(O, k, i, j, x, y, st);
-        }
+        for (j = j0; j < j1; j++)
+            SFX(pc_elem)(A, k, i, j, st, O);
 #endif
 }
 
@@ -295,17 +299,8 @@ static void SFX(pc_strip)(const T *A, int64_t k, int64_t k4, T *st, T *O)
 {
     int64_t i, j;
     for (i = 0; i < k; i++)
-        for (j = i < k4 ? k4 : 0; j < k; j++) {
-            const T x = A[i * k + j], y = A[j * k + i];
-            T t = (x + y) - (T)1;
-            t = t < 0 ? -t : t;
-            st[0] = t > st[0] ? t : st[0];
-            st[1] = x < st[1] ? x : st[1];
-            st[2] = x > st[2] ? x : st[2];
-            st[3] += t;
-            if (O)
-                SFX(pc_out)(O, k, i, j, x, y, st);
-        }
+        for (j = i < k4 ? k4 : 0; j < k; j++)
+            SFX(pc_elem)(A, k, i, j, st, O);
 }
 
 /* Tile pairs [p0, p1) (I <= J over the k4 x k4 square, nt tiles of PC_TB per side, np pairs per
