@@ -1562,9 +1562,9 @@ def run(mode="default", *, threads=1, json_path=None, plot_path=None, log=print)
     if sr:
         log(f"\n{el()}")
         _print_solver_table(sr, log)
+    has_c = "c" in nashmp.available_backends()
     vr = [check_row(K, dt, floors=floors, threads=threads, rounds=p["rounds"],
-                    min_time=p["min_time"], log=log) for (K, dt) in p.get("checks", [])
-          if nashmp.available_backends().count("c")]
+                    min_time=p["min_time"], log=log) for (K, dt) in p.get("checks", []) if has_c]
     rows += vr
     if vr:
         log(f"\n{el()}")
