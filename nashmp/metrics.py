@@ -57,8 +57,8 @@ def exploitability(P, log_pi, beta, *, ref=None, antisymmetrize=False, backend="
     ndarray, shape (...)
         ``beta * logsumexp(log_ref + g(pi)/beta) + beta * KL(pi || ref) - 1/2 >= 0``,
         to a rounding error of up to about ``beta * 2.2e-16 * (2 + max |log ref|)`` (the two
-        terms are beta times log-space sums; values that far below 0 are rounding): 1e-15 at
-        beta = 1 and K = 1000, 1e-9 at beta = 1e6. ``nashmp.solve`` warns when its ``tol`` is
+        terms are beta times log-space sums; values that far below 0 are rounding): 2e-15 at
+        beta = 1 and K = 1000, 2e-9 at beta = 1e6. ``nashmp.solve`` warns when its ``tol`` is
         below this bound.
 
     Notes
