@@ -15,6 +15,8 @@ from numba import njit, prange
 from ._methods import coefficients as _py_coefficients
 from ._numba_kernels import _max4, _sum4
 from ._numba_kernels import exp as _vexp
+from ._numba_simd import (vadd, vfma, vfnma, vget, vhsum8, vkeep_gt, vkeep_lt, vload, vload2,
+                          vmul, vset, vsplat, vstore, vzero)
 
 _coefficients = njit(cache=True, inline="always")(_py_coefficients)
 
@@ -32,73 +34,94 @@ def _matvec(Pm, x, out):
 
 
 # Smallest K whose solves read an exact P through its triangle (below, the whole-row dot products
-# of _matvec are faster; medians of 9 interleaved rounds per iteration, dense against triangle:
-# K = 100 2.66 against 2.70 us, K = 112 2.54 against 2.50 us, K = 128 3.21 against 3.04 us).
-UPPER_MIN_K = 112
+# of _matvec are as fast; medians of 9 interleaved rounds per Nash-MP iteration, 1 thread, dense
+# against triangle: K = 32 0.38 against 0.40 us, K = 40 0.61 against 0.48 us, K = 100 2.11
+# against 1.61 us).
+UPPER_MIN_K = 40
 
 
 # P read through its strict upper triangle (P[j, i] = 1 - P[i, j], P[i, i] = 1/2; the solver
-# uses it when P + P^T = 1 to rounding and K >= UPPER_MIN_K): half the bytes of _matvec. Eight rows
-# at a time (eight streams: K = 4000 2.63 against 3.36 ms per product with four): their dot
-# products with x and, in the same loop, y[j] += sum_r x_r - sum_r P[r, j] x_r for the columns on
-# their right. The row slices (indices from 0) let LLVM vectorize the loop.
-@njit(cache=True, fastmath={"reassoc", "contract"})
+# uses it when P + P^T = 1 to rounding and K >= UPPER_MIN_K): half the bytes of _matvec. Blocks of
+# 8 rows against chunks of 8 columns on their right, in eight-lane vectors (_numba_simd): 8 row
+# sums kept in registers across the chunks (summed by vhsum8 at the end of the block) and, from
+# the same loads, y[c:c + 8] += sum_r x_r - sum_r P[r, c:c + 8] x_r. The 8 x 8 diagonal block
+# keeps the lanes right of the diagonal (selects: the lower triangle is never used, NaN there is
+# harmless); the last K % 8 columns are a chunk whose lanes >= K are dropped (it loads past the
+# end of row r into row r + 1, which exists: the last row block is scalar), and their y updates
+# add up in one vector written at the end.
+@njit(cache=True)
 def _matvec_upper_rows(Pm, x, y, i0, i1):
     """The part of P x that rows [i0, i1) of the triangle give, into y[i0:] (zeroed first); i0 a
-    multiple of 8, i1 one too or k."""
+    multiple of 8, i1 one too or k. Pm C-contiguous, x and y of length k."""
     k = x.shape[0]
     for j in range(i0, k):
         y[j] = 0.0
-    i = i0
-    while i + 8 <= i1:
-        for a in range(8):               # the 8 x 8 diagonal block
-            xa = x[i + a]
-            ta = 0.0
-            for b in range(a + 1, 8):
-                p = Pm[i + a, i + b]
-                ta += p * x[i + b]
-                y[i + b] += xa - p * xa
-            y[i + a] += ta + 0.5 * xa
-        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
-        x4, x5, x6, x7 = x[i + 4], x[i + 5], x[i + 6], x[i + 7]
-        n0 = i + 8
-        P0, P1, P2, P3 = Pm[i, n0:], Pm[i + 1, n0:], Pm[i + 2, n0:], Pm[i + 3, n0:]
-        P4, P5, P6, P7 = Pm[i + 4, n0:], Pm[i + 5, n0:], Pm[i + 6, n0:], Pm[i + 7, n0:]
-        xs, ys = x[n0:], y[n0:]
-        sx = ((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7))
-        t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0.0
-        for j in range(P0.shape[0]):
-            a0, a1, a2, a3 = P0[j], P1[j], P2[j], P3[j]
-            a4, a5, a6, a7 = P4[j], P5[j], P6[j], P7[j]
-            xj = xs[j]
-            t0 += a0 * xj
-            t1 += a1 * xj
-            t2 += a2 * xj
-            t3 += a3 * xj
-            t4 += a4 * xj
-            t5 += a5 * xj
-            t6 += a6 * xj
-            t7 += a7 * xj
-            ys[j] += sx - (((a0 * x0 + a1 * x1) + (a2 * x2 + a3 * x3)) +
-                           ((a4 * x4 + a5 * x5) + (a6 * x6 + a7 * x7)))
-        y[i] += t0
-        y[i + 1] += t1
-        y[i + 2] += t2
-        y[i + 3] += t3
-        y[i + 4] += t4
-        y[i + 5] += t5
-        y[i + 6] += t6
-        y[i + 7] += t7
-        i += 8
-    while i < i1:                         # the last rows (i1 = k)
-        xi = x[i]
+    kf = k // 8 * 8                       # full chunks end here; nt columns after
+    nt = k - kf
+    xt = vzero()                          # x[kf:k], 0 beyond
+    for a in range(nt):
+        xt = vset(xt, a, x[kf + a])
+    yt = vzero()                          # the updates of y[kf:k]
+    half = vsplat(0.5)
+    r0 = i0
+    while r0 < min(i1, kf):
+        x0, x1, x2, x3 = x[r0], x[r0 + 1], x[r0 + 2], x[r0 + 3]
+        x4, x5, x6, x7 = x[r0 + 4], x[r0 + 5], x[r0 + 6], x[r0 + 7]
+        X0, X1, X2, X3 = vsplat(x0), vsplat(x1), vsplat(x2), vsplat(x3)
+        X4, X5, X6, X7 = vsplat(x4), vsplat(x5), vsplat(x6), vsplat(x7)
+        sx = vsplat(((x0 + x1) + (x2 + x3)) + ((x4 + x5) + (x6 + x7)))
+        xb = vload(x, r0)
+        # the diagonal block: row r keeps lanes > r; column lane l gets x_r - P[r, l] x_r, r < l
+        p0 = vkeep_gt(vload2(Pm, r0, r0), 0)
+        p1 = vkeep_gt(vload2(Pm, r0 + 1, r0), 1)
+        p2 = vkeep_gt(vload2(Pm, r0 + 2, r0), 2)
+        p3 = vkeep_gt(vload2(Pm, r0 + 3, r0), 3)
+        p4 = vkeep_gt(vload2(Pm, r0 + 4, r0), 4)
+        p5 = vkeep_gt(vload2(Pm, r0 + 5, r0), 5)
+        p6 = vkeep_gt(vload2(Pm, r0 + 6, r0), 6)
+        t0, t1, t2, t3 = vmul(p0, xb), vmul(p1, xb), vmul(p2, xb), vmul(p3, xb)
+        t4, t5, t6, t7 = vmul(p4, xb), vmul(p5, xb), vmul(p6, xb), vzero()
+        u = vadd(vadd(vadd(vkeep_gt(vfnma(p0, X0, X0), 0), vkeep_gt(vfnma(p1, X1, X1), 1)),
+                      vadd(vkeep_gt(vfnma(p2, X2, X2), 2), vkeep_gt(vfnma(p3, X3, X3), 3))),
+                 vadd(vadd(vkeep_gt(vfnma(p4, X4, X4), 4), vkeep_gt(vfnma(p5, X5, X5), 5)),
+                      vkeep_gt(vfnma(p6, X6, X6), 6)))
+        vstore(y, r0, vadd(vload(y, r0), u))
+        c = r0 + 8
+        while c <= k - 8:
+            xc = vload(x, c)
+            p0, p1 = vload2(Pm, r0, c), vload2(Pm, r0 + 1, c)
+            p2, p3 = vload2(Pm, r0 + 2, c), vload2(Pm, r0 + 3, c)
+            p4, p5 = vload2(Pm, r0 + 4, c), vload2(Pm, r0 + 5, c)
+            p6, p7 = vload2(Pm, r0 + 6, c), vload2(Pm, r0 + 7, c)
+            t0, t1, t2, t3 = vfma(p0, xc, t0), vfma(p1, xc, t1), vfma(p2, xc, t2), vfma(p3, xc, t3)
+            t4, t5, t6, t7 = vfma(p4, xc, t4), vfma(p5, xc, t5), vfma(p6, xc, t6), vfma(p7, xc, t7)
+            u = vfnma(p3, X3, vfnma(p2, X2, vfnma(p1, X1, vfnma(p0, X0, sx))))
+            u = vfnma(p7, X7, vfnma(p6, X6, vfnma(p5, X5, vfnma(p4, X4, u))))
+            vstore(y, c, vadd(vload(y, c), u))
+            c += 8
+        if nt:                            # c = kf: lanes >= nt dropped
+            p0, p1 = vkeep_lt(vload2(Pm, r0, c), nt), vkeep_lt(vload2(Pm, r0 + 1, c), nt)
+            p2, p3 = vkeep_lt(vload2(Pm, r0 + 2, c), nt), vkeep_lt(vload2(Pm, r0 + 3, c), nt)
+            p4, p5 = vkeep_lt(vload2(Pm, r0 + 4, c), nt), vkeep_lt(vload2(Pm, r0 + 5, c), nt)
+            p6, p7 = vkeep_lt(vload2(Pm, r0 + 6, c), nt), vkeep_lt(vload2(Pm, r0 + 7, c), nt)
+            t0, t1, t2, t3 = vfma(p0, xt, t0), vfma(p1, xt, t1), vfma(p2, xt, t2), vfma(p3, xt, t3)
+            t4, t5, t6, t7 = vfma(p4, xt, t4), vfma(p5, xt, t5), vfma(p6, xt, t6), vfma(p7, xt, t7)
+            u = vfnma(p3, X3, vfnma(p2, X2, vfnma(p1, X1, vfnma(p0, X0, sx))))
+            u = vfnma(p7, X7, vfnma(p6, X6, vfnma(p5, X5, vfnma(p4, X4, u))))
+            yt = vadd(yt, u)
+        vstore(y, r0, vadd(vload(y, r0), vfma(half, xb, vhsum8(t0, t1, t2, t3, t4, t5, t6, t7))))
+        r0 += 8
+    for a in range(nt):
+        y[kf + a] += vget(yt, a)
+    while r0 < i1:                        # the last k % 8 rows (i1 = k)
+        xi = x[r0]
         t = 0.0
-        for j in range(i + 1, k):
-            p = Pm[i, j]
+        for j in range(r0 + 1, k):
+            p = Pm[r0, j]
             t += p * x[j]
             y[j] += xi - p * xi
-        y[i] += t + 0.5 * xi
-        i += 1
+        y[r0] += t + 0.5 * xi
+        r0 += 1
 
 
 @njit(cache=True)
@@ -166,10 +189,12 @@ def _product(Pm, x, y, upper, buf, bd):
 
 
 @njit(cache=True, inline="always")
-def _step(a, l, b, lr, c, g, out, e):
+def _step(a, l, b, lr, c, g, out, e, pi):
     """out = N(a l + b lr + c g), zero coefficients contribute 0: z, its max in four lanes, the
     exps (into the scratch e: a loop that vectorizes) and their sum in four lanes (the helpers
-    of the Numba kernels)."""
+    of the Numba kernels). With a pi of length K, also pi = exp(out) as the exps over their sum
+    (not a fresh exp(out): used within an iteration only, so that a run split over several
+    calls gives the same bits)."""
     k = l.shape[0]
     for j in range(k):
         z = c * g[j]
@@ -180,13 +205,22 @@ def _step(a, l, b, lr, c, g, out, e):
         out[j] = z
     m = _max4(out)[0]                            # NaN ignored here (a NaN z gives NaN below)
     lse = -np.inf
+    s = 1.0
     if m > -np.inf:
         for j in range(k):
             e[j] = _vexp(out[j] - m)
-        s = _sum4(e, k, (0.0, 0.0, 0.0, 0.0))
-        lse = m + math.log((s[0] + s[1]) + (s[2] + s[3]))
+        s4 = _sum4(e, k, (0.0, 0.0, 0.0, 0.0))
+        s = (s4[0] + s4[1]) + (s4[2] + s4[3])
+        lse = m + math.log(s)
     for j in range(k):
         out[j] -= lse
+    if pi.shape[0] == k:
+        if m > -np.inf:
+            r = 1.0 / s
+            for j in range(k):
+                pi[j] = e[j] * r
+        else:                                    # no distribution: NaN, as exp(out)
+            _exp(out, pi)
 
 
 @njit(cache=True, inline="always")
@@ -264,23 +298,22 @@ def _game(i, P, log_ref, beta, eta, method, max_iter, check_every, tol,
     h = np.empty(K)
     rep = np.empty(K)
     e = np.empty(K)
+    none = np.empty(0)                  # _step without pi
     for step in range(max_iter):
         a, b, c, s = _coefficients(method, beta[i], eta[i], it[i])
         if two_step:
             _exp(l, pi)
             _product(Pm, pi, g, upper, buf, bd)
-            _step(a, l, b, lr, c, g, h, e)
-            _exp(h, pi)
+            _step(a, l, b, lr, c, g, h, e, pi)
             _product(Pm, pi, g, upper, buf, bd)
-            _step(a, l, b, lr, c, g, l, e)
+            _step(a, l, b, lr, c, g, l, e, none)
             nq[i] += 2
         elif method == 1:           # nash_md: query mu = N((1-s) l + s lr)
             for j in range(K):
                 g[j] = 0.0
-            _step(1.0 - s, l, s, lr, 0.0, g, h, e)
-            _exp(h, pi)
+            _step(1.0 - s, l, s, lr, 0.0, g, h, e, pi)
             _product(Pm, pi, g, upper, buf, bd)
-            _step(a, l, b, lr, c, g, l, e)
+            _step(a, l, b, lr, c, g, l, e, none)
             nq[i] += 1
         elif method == 4:           # omwu: optimistic 2 g_t - g_{t-1}
             _exp(l, pi)
@@ -288,12 +321,12 @@ def _game(i, P, log_ref, beta, eta, method, max_iter, check_every, tol,
             for j in range(K):
                 h[j] = 2.0 * g[j] - st[j]
                 st[j] = g[j]
-            _step(a, l, b, lr, c, h, l, e)
+            _step(a, l, b, lr, c, h, l, e, none)
             nq[i] += 1
         else:
             _exp(l, pi)
             _product(Pm, pi, g, upper, buf, bd)
-            _step(a, l, b, lr, c, g, l, e)
+            _step(a, l, b, lr, c, g, l, e, none)
             nq[i] += 1
         if method == 6:             # sppo: running log-sum of the iterates
             for j in range(K):
@@ -305,7 +338,7 @@ def _game(i, P, log_ref, beta, eta, method, max_iter, check_every, tol,
             if method == 6:
                 for j in range(K):
                     g[j] = 0.0
-                _step(1.0, st, 0.0, lr, 0.0, g, rep, e)
+                _step(1.0, st, 0.0, lr, 0.0, g, rep, e, none)
             else:
                 rep[:] = l
             expl[i] = _exploitability_row(Pm, rep, lr, beta[i], pi, g, upper, buf, bd)

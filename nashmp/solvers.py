@@ -108,6 +108,7 @@ class _Runner:
         self.B, self.K = B, K
         self.ldP = 0 if P.shape[0] == 1 else P[0].size
         self._rows = None                 # numba row-parallel scratch (_run_rows)
+        self._aligned = None              # numba: the aligned copy of P (_numba_P)
         if backend == "cuda":           # read-only inputs stay on the device for the whole solve
             from ._cuda_solvers import device_inputs
             self.P, self.lr, self.beta, self.eta = device_inputs(P, lr, beta, eta)
@@ -144,8 +145,27 @@ class _Runner:
             from ._numpy_solvers import run
         st = state if state is not None else np.zeros((1, 1))
         extra = (self.store == "upper",) if self.backend == "numba" else ()
-        run(self.P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
+        P = self._numba_P(n) if self.backend == "numba" else self.P
+        run(P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
             l, st, it, nq, ex, active, *extra)
+
+    def _numba_P(self, n):
+        """The P of the Numba loop: for a shared exact P (read through its triangle) of at most
+        1 MiB and calls of 4 iterations or more, a copy whose rows start on 64-byte boundaries
+        (row length padded to a multiple of 8 elements), made once per solve: no vector load
+        then splits a cache line (K = 100: 681 -> 559 ns per product). Same arithmetic, same
+        bits."""
+        if self._aligned is None and self.store == "upper" and self.P.shape[0] == 1 and n >= 4:
+            K, kp, size = self.K, -(-self.K // 8) * 8, self.P.dtype.itemsize
+            nbytes = K * kp * size
+            if nbytes <= 1 << 20:
+                raw = np.empty(nbytes + 64, np.uint8)
+                off = -raw.ctypes.data % 64
+                a = raw[off:off + nbytes].view(self.P.dtype).reshape(1, K, kp)
+                a[0, :, :K] = self.P[0]
+                a[0, :, K:] = 0
+                self._aligned = a
+        return self.P if self._aligned is None else self._aligned
 
     def _run_rows(self, n, check_every, tol, l, state, it, nq, ex, active):
         """Numba, fewer games than threads: one game after another, row-parallel products."""

@@ -284,17 +284,52 @@ def test_dense_p_read_through_upper_triangle(K, dtype, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_numba_upper_triangle_product(dtype):
     """The Numba loop's triangle product equals P x (float64 NumPy) for every K mod 8 (blocks of
-    8 rows), with NaN below the diagonal (never read)."""
+    8 rows against chunks of 8 columns), with NaN below the diagonal (loaded in the diagonal
+    blocks and the last chunks, never used), also in rows padded to a multiple of 8 (the aligned
+    copy of the solver), NaN in the padding."""
     from nashmp._numba_solvers import _matvec_upper
-    for K in (*range(1, 18), 64, 301, 1003):
+    for K in (*range(1, 26), 39, 64, 100, 301, 1003):
         P = random_game(K, seed=K).astype(dtype)
         x = np.random.default_rng(K).dirichlet(np.ones(K))
         want = P.astype(np.float64) @ x
         Pn = P.copy()
-        Pn[np.tril_indices(K)] = np.nan                    # only the strict upper part is read
-        y = np.empty(K)
-        _matvec_upper(Pn, x, y)
-        np.testing.assert_allclose(y, want, rtol=0, atol=4 * K * np.finfo(dtype).eps)
+        Pn[np.tril_indices(K)] = np.nan                    # only the strict upper part is used
+        Pw = np.full((K, -(-K // 8) * 8), np.nan, dtype)
+        Pw[:, :K] = Pn
+        for A in (Pn, Pw):
+            y = np.full(K, np.nan)
+            _matvec_upper(A, x, y)
+            np.testing.assert_allclose(y, want, rtol=0, atol=4 * K * np.finfo(dtype).eps)
+
+
+@pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_numba_aligned_copy_same_bits(dtype, monkeypatch):
+    """A shared exact P of at most 1 MiB is copied, for calls of 4 iterations or more, into rows
+    that start on 64-byte boundaries; calls of one iteration (check_every=1 with a history) read P
+    itself: the same bits (which also holds the half-step policy, exps over their sum, to one
+    iteration), and the NumPy loop's iterates within rounding."""
+    made = []
+    numba_p = nashmp.solvers._Runner._numba_P
+
+    def spy(self, n):
+        out = numba_p(self, n)
+        made.append(out is not self.P)
+        return out
+    monkeypatch.setattr(nashmp.solvers._Runner, "_numba_P", spy)
+    P = random_game(101, seed=33).astype(dtype)
+    for method in ("nash_mp", "nash_md", "omwu"):
+        made.clear()
+        kw = dict(method=method, max_iter=13, tol=-1, backend="numba")
+        r1 = solve_quiet(P, 0.05, **kw)
+        assert made == [True]
+        r2 = solve_quiet(P, 0.05, history=True, check_every=1, **kw)
+        assert not any(made[1:]) and len(made) == 14
+        assert np.array_equal(r1.log_policy, r2.log_policy)
+        assert np.array_equal(r1.exploitability, r2.exploitability)
+        rn = solve_quiet(P, 0.05, method=method, max_iter=13, tol=-1, backend="numpy")
+        np.testing.assert_allclose(r1.log_policy, rn.log_policy, rtol=0,
+                                   atol=1e-12 if dtype == np.float64 else 1e-5)
 
 
 @pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
