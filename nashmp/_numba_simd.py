@@ -126,14 +126,19 @@ def vload2(typingctx, arr, r, c):
 
 @intrinsic
 def vstore(typingctx, arr, i, v):
-    """arr[i:i + 8] = v for a C-contiguous 1-D float64 array."""
-    if not (_float_array(arr, 1) and arr.dtype == types.float64 and arr.mutable):
+    """arr[i:i + 8] = v for a C-contiguous 1-D float array (rounded to float32 for float32)."""
+    if not (_float_array(arr, 1) and arr.mutable):
         return None
 
     def codegen(context, builder, sig, args):
         a = context.make_array(sig.args[0])(context, builder, args[0])
         p = builder.gep(a.data, [_index(context, builder, args[1], sig.args[1])])
-        builder.store(args[2], builder.bitcast(p, ir.PointerType(_VT)), align=8)
+        ety = context.get_value_type(sig.args[0].dtype)
+        v = args[2]
+        if sig.args[0].dtype != types.float64:
+            v = builder.fptrunc(v, ir.VectorType(ety, _L))
+        builder.store(v, builder.bitcast(p, ir.PointerType(ir.VectorType(ety, _L))),
+                      align=sig.args[0].dtype.bitwidth // 8)
         return context.get_dummy_value()
     return types.void(arr, i, vec8), codegen
 

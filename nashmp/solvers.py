@@ -136,7 +136,7 @@ class _Runner:
         if self.backend == "numba":
             from ._numba_solvers import ROW_MIN_K, run
             import numba
-            if self.K >= ROW_MIN_K and self.B < numba.get_num_threads():
+            if self.K >= ROW_MIN_K and (self.B < numba.get_num_threads() or self._panel_order()):
                 self._run_rows(n, check_every, tol, l, state, it, nq, ex, active)
                 return
         elif self.backend == "cuda":
@@ -167,14 +167,37 @@ class _Runner:
                 self._aligned = a
         return self.P if self._aligned is None else self._aligned
 
+    def _panel_order(self):
+        """Whether the Numba loop's products run the panel-order arithmetic: a shared exact P
+        whose triangle has PANEL_MIN_BYTES or more (then always, copy or not: the bits depend on
+        K only)."""
+        from ._numba_solvers import PANEL_MIN_BYTES
+        K = self.K
+        return (self.store == "upper" and self.P.shape[0] == 1 and
+                K * (K - 1) // 2 * self.P.dtype.itemsize >= PANEL_MIN_BYTES)
+
     def _run_rows(self, n, check_every, tol, l, state, it, nq, ex, active):
-        """Numba, fewer games than threads: one game after another, row-parallel products."""
-        from ._numba_solvers import ROW_CHUNKS, row_chunks, run_rows
+        """Numba, fewer games than threads or a triangle in panel order: one game after another,
+        row-parallel products."""
+        from . import _numba_solvers as S
+        K = self.K
         if self._rows is None:
-            self._rows = (np.empty((ROW_CHUNKS - 1, self.K)), row_chunks(self.K))
+            self._rows = [np.empty((S.ROW_CHUNKS - 1, K)), S.row_chunks(K),
+                          (np.empty(0, self.P.dtype), np.empty(0, np.int64), np.empty(0))]
+        buf, bd, pan = self._rows
+        if (not pan[0].size and self._panel_order() and n >= S.PANEL_MIN_ITERS and
+                K * (K - 1) // 2 * self.P.dtype.itemsize <= S.PANEL_MAX_BYTES):
+            wofs = S.panel_offsets(K, bd)
+            try:
+                W = np.empty(int(wofs[-1]), self.P.dtype)
+            except MemoryError:          # no room for the copy: the products read P
+                W = None
+            if W is not None:
+                S.panel_copy(self.P[0], W, wofs, bd)
+                pan = self._rows[2] = (W, wofs, np.empty(K // 8 * 64 + 64))
         st = state if state is not None else np.zeros((1, 1))
-        run_rows(self.P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
-                 l, st, it, nq, ex, active, self.store == "upper", *self._rows)
+        S.run_rows(self.P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
+                   l, st, it, nq, ex, active, self.store == "upper", buf, bd, pan)
 
     def exploitability(self, l):
         out = np.empty(self.B)

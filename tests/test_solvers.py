@@ -304,6 +304,65 @@ def test_numba_upper_triangle_product(dtype):
 
 @pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_numba_panel_order_product(dtype):
+    """The panel order of the Numba triangle product: the copy (SRC_COPY) fills exactly the
+    size panel_offsets gives, and the products from it (SRC_W), for panels of 8 to 512 columns
+    and every row chunk of row_chunks, have the bits of the products from P (SRC_P) and equal
+    P x, with NaN below the diagonal."""
+    from nashmp import _numba_solvers as S
+    for K in (1, 7, 8, 9, 17, 31, 64, 101, 257):
+        P = random_game(K, seed=K).astype(dtype)
+        x = np.random.default_rng(K).dirichlet(np.ones(K))
+        want = P.astype(np.float64) @ x
+        P[np.tril_indices(K)] = np.nan
+        for bd in (np.array([0, K]), S.row_chunks(K)):
+            wofs = S.panel_offsets(K, bd)
+            for pw in (8, 24, 512):
+                W = np.full(int(wofs[-1]) + 64, -7.0, dtype)
+                st = np.empty(K // 8 * 64 + 64)
+                for c in range(len(bd) - 1):
+                    S._tri_rows(P, np.zeros(K), np.empty(K), bd[c], bd[c + 1], S.SRC_COPY, W,
+                                wofs[c], st[bd[c] * 8:], pw)
+                assert np.all(W[wofs[-1]:] == -7.0) and not np.any(W[:wofs[-1]] == -7.0)
+                y = np.zeros(K)
+                for c in range(len(bd) - 1):
+                    yw, yp = np.full(K, np.nan), np.full(K, np.nan)
+                    S._tri_rows(P, x, yw, bd[c], bd[c + 1], S.SRC_W, W, wofs[c],
+                                st[bd[c] * 8:], pw)
+                    S._tri_rows(P, x, yp, bd[c], bd[c + 1], S.SRC_P, W[:0], 0, st[:0], 0)
+                    assert np.array_equal(yw[bd[c]:], yp[bd[c]:])
+                    y[bd[c]:] += yw[bd[c]:]
+                np.testing.assert_allclose(y, want, rtol=0, atol=4 * K * np.finfo(dtype).eps)
+
+
+@pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
+def test_numba_panel_copy_same_bits(monkeypatch):
+    """A shared exact P whose triangle has PANEL_MIN_BYTES or more (lowered here) runs the panel
+    arithmetic; calls of PANEL_MIN_ITERS iterations or more read a panel-order copy, calls of
+    one iteration read P: the same bits, and the NumPy loop's iterates within rounding."""
+    from nashmp import _numba_solvers as S
+    monkeypatch.setattr(S, "PANEL_MIN_BYTES", 1 << 16)
+    copies = []
+    real_copy = S.panel_copy
+
+    def spy(*a):
+        copies.append(a[1].size)
+        return real_copy(*a)
+    monkeypatch.setattr(S, "panel_copy", spy)
+    P = random_game(1100, seed=35)                   # 3 panels of 512 columns, K % 8 = 4
+    kw = dict(max_iter=13, tol=-1, backend="numba")
+    r1 = solve_quiet(P, 0.05, **kw)
+    assert copies == [S.panel_offsets(1100, S.row_chunks(1100))[-1]]
+    r2 = solve_quiet(P, 0.05, history=True, check_every=1, **kw)
+    assert len(copies) == 1
+    assert np.array_equal(r1.log_policy, r2.log_policy)
+    assert np.array_equal(r1.exploitability, r2.exploitability)
+    rn = solve_quiet(P, 0.05, max_iter=13, tol=-1, backend="numpy")
+    np.testing.assert_allclose(r1.log_policy, rn.log_policy, rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_numba_aligned_copy_same_bits(dtype, monkeypatch):
     """A shared exact P of at most 1 MiB is copied, for calls of 4 iterations or more, into rows
     that start on 64-byte boundaries; calls of one iteration (check_every=1 with a history) read P
@@ -337,8 +396,8 @@ def test_numba_aligned_copy_same_bits(dtype, monkeypatch):
 def test_numba_row_parallel_products(exact, monkeypatch):
     """Fewer games than threads at K >= ROW_MIN_K: the Numba loop runs one game after another
     with row-parallel products (the triangle in fixed row chunks): the same bits with 1 and 2
-    threads, the serial loop's and the NumPy loop's iterates within rounding, and nashmp.solve
-    takes that path."""
+    threads, from P and from its panel-order copy, the serial loop's and the NumPy loop's iterates
+    within rounding, and nashmp.solve takes that path."""
     import numba
     from nashmp import _numba_solvers as S
     if numba.config.NUMBA_NUM_THREADS < 2:
@@ -362,16 +421,25 @@ def test_numba_row_parallel_products(exact, monkeypatch):
             args = (P[None], lr, beta, eta, 0, 6, 3, -1.0, l, np.zeros((1, 1)), it, nq, ex, act,
                     exact)
             if rows:
-                S.run_rows(*args, np.empty((S.ROW_CHUNKS - 1, K)), bd)
+                S.run_rows(*args, np.empty((S.ROW_CHUNKS - 1, K)), bd, pan)
             else:
                 S.run(*args)
         finally:
             numba.set_num_threads(prev)
         assert it[0] == 6 and nq[0] == 12
         return l, ex
+    pan = (np.empty(0), np.empty(0, np.int64), np.empty(0))
     l1, e1 = go(True, 1)
     l2, e2 = go(True, 2)
     assert np.array_equal(l1, l2) and np.array_equal(e1, e2)
+    if exact:                                        # from a panel-order copy: the same bits
+        wofs = S.panel_offsets(K, bd)
+        W = np.empty(int(wofs[-1]))
+        S.panel_copy(P, W, wofs, bd)
+        pan = (W, wofs, np.empty(K // 8 * 64 + 64))
+        for nt in (1, 2):
+            lw, ew = go(True, nt)
+            assert np.array_equal(l1, lw) and np.array_equal(e1, ew)
     ls, es = go(False, 2)
     np.testing.assert_allclose(l1, ls, rtol=0, atol=1e-12)
     np.testing.assert_allclose(e1, es, rtol=0, atol=1e-12)
