@@ -751,13 +751,15 @@ NASHMP_INLINE void sv_exp_red_row(const double *NASHMP_RESTRICT l, int64_t k,
  * out = N(a l + b lr + c v) and e = exp(out), rows of k. A term whose coefficient is exactly 0
  * is not read (0 * -inf would be NaN). out may be l (in place); e must not alias the inputs.
  * Three passes: z to out, then its max (NaN is found from the exp sum), then the exp sum;
- * finally out = z - logsumexp(z) and e = exp(out) from the stored log, by the same function as
- * sv_exp_row (so pi is exactly exp(l) as a fresh call computes it: a run split over several
- * calls gives the same bits). Returns nonzero when z holds NaN or +inf, or is all -inf (no
- * distribution).
+ * finally out = z - logsumexp(z) and, when fresh, e = exp(out) from the stored log, by the same
+ * function as sv_exp_row (so a pi carried to the next iteration is exactly exp(l) as a fresh
+ * call computes it: a run split over several calls gives the same bits); otherwise (a policy
+ * used within the iteration only) e = the exps of the sum over their sum, one pass of exps
+ * fewer. Returns nonzero when z holds NaN or +inf, or is all -inf (no distribution).
  */
 NASHMP_INLINE int sv_norm(double a, const double *l, double b, const double *lr, double c,
-                          const double *v, int64_t k, double *out, double *NASHMP_RESTRICT e)
+                          const double *v, int64_t k, double *out, double *NASHMP_RESTRICT e,
+                          int fresh)
 {
     double m, s, lse;
     int64_t j;
@@ -781,13 +783,19 @@ NASHMP_INLINE int sv_norm(double a, const double *l, double b, const double *lr,
     m = NASHMP_TILE_MAX_F64(out, k);
     if (!(m < NASHMP_INF_F64) || m == -NASHMP_INF_F64)
         return 1; /* +inf (or NaN: the NaN-aware max of non-vector builds), or all -inf / NaN */
-    s = nashmp_chunk_sumexp_f64(out, k, m);
+    s = nashmp_chunk_expsum_f64(out, k, m, fresh ? NULL : e);
     if (s != s)
         return 1; /* NaN */
     lse = m + log(s);
     for (j = 0; j < k; j++)
         out[j] -= lse;
-    sv_exp_red_row(out, k, e);
+    if (fresh) {
+        sv_exp_red_row(out, k, e);
+    } else {
+        const double r = 1.0 / s;
+        for (j = 0; j < k; j++)
+            e[j] *= r;
+    }
     return 0;
 }
 
@@ -929,7 +937,7 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
                                        &gm->c, &s);
             if (method == NASHMP_METHOD_NASH_MD) {
                 /* query the geometric mixture mu = N((1-s) l + s l_ref), s = b */
-                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, 0.0, NULL, k, gm->h, gm->pi);
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, 0.0, NULL, k, gm->h, gm->pi, 0);
                 gm->x = gm->pi;
                 gm->phase = PH_Q1;
                 if (gm->bad)
@@ -945,7 +953,7 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
         case PH_Q0: /* g = P pi_t */
             gm->gvalid = 0;
             if (sv_two_step(method)) {
-                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->h, gm->pi);
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->h, gm->pi, 0);
                 gm->x = gm->pi;
                 gm->phase = PH_Q1;
                 if (gm->bad)
@@ -959,13 +967,13 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
                     w[j] = 2.0 * g[j] - st[j];
                     st[j] = g[j];
                 }
-                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->w, k, gm->l, gm->pi);
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->w, k, gm->l, gm->pi, 1);
             } else {
-                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->l, gm->pi);
+                gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->l, gm->pi, 1);
             }
             goto end_iter;
         case PH_Q1: /* g = P pi_half (two-step methods) or P mu (Nash-MD) */
-            gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->l, gm->pi);
+            gm->bad = sv_norm(gm->a, gm->l, gm->b, gm->lr, gm->c, gm->g, k, gm->l, gm->pi, 1);
             goto end_iter;
         case PH_CHECK: {
             int sppo = method == NASHMP_METHOD_SPPO;
@@ -1005,7 +1013,7 @@ NASHMP_HOT static int sv_advance(const sv_cfg *cf, sv_game *gm)
         gm->left -= 1;
         if (cf->iter[i] % cf->check_every == 0 || gm->left == 0) {
             if (method == NASHMP_METHOD_SPPO) { /* reported iterate: the average policy */
-                gm->bad = sv_norm(1.0, gm->st, 0.0, NULL, 0.0, NULL, k, gm->h, gm->w);
+                gm->bad = sv_norm(1.0, gm->st, 0.0, NULL, 0.0, NULL, k, gm->h, gm->w, 1);
                 gm->x = gm->w;
             } else {
                 gm->x = gm->pi;
