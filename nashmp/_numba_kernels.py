@@ -92,6 +92,37 @@ def exp(x):
     return x if x != x else e
 
 
+# Reduced-range exp ("exp_red" of csrc/src/exp_block.h, same constants): x = (256 k + j) ln2/256 + r,
+# exp(x) = 2^k T_j (1 + p(r)) with T_j = 2^(j/256) from a table (one load per element, a gather in
+# a vector loop) and a degree-4 polynomial: 8 multiply-adds against 17 for `exp`.
+_EXPRED_TAB = np.array([np.float64(2.0 ** (j / 256)).view(np.int64) - (j << 44)
+                        for j in range(256)], np.int64)      # bits(T_j) - (j << 44)
+_EXPRED_INVL = float.fromhex("0x1.71547652b82fep+8")         # 256 / ln2
+_EXPRED_L_HI = float.fromhex("0x1.62e42ff000000p-9")         # ln2 / 256, 29 significant bits
+_EXPRED_L_LO = float.fromhex("-0x1.718432a1b0e26p-43")
+_EXPRED_C4 = float.fromhex("0x1.555552100b369p-5")
+_EXPRED_C3 = float.fromhex("0x1.5555571d835b8p-3")
+_EXPRED_C2 = float.fromhex("0x1.000000000006ep-1")
+
+
+@njit(cache=True, nogil=True, fastmath={"contract"})
+def exp_red(x):
+    """``exp(x)`` for ``x <= 709`` where the caller knows the argument is at most about 0 (a value
+    minus its running max, a log-probability): within 1.05 ulp; results below ``e^-708``
+    (``x < -708``, and ``-inf``) are 0, NaN gives NaN, ``x > 709.4`` is unspecified. The design
+    and the constants of the C kernels' exp_red (``csrc/src/exp_block.h``); about 0.6 ns per
+    element in a loop, against 0.8 for :func:`exp`."""
+    t = x * _EXPRED_INVL + _SHIFTER             # low bits: n = round(x 256 / ln2)
+    n = t - _SHIFTER
+    r = (x - n * _EXPRED_L_HI) - n * _EXPRED_L_LO
+    r2 = r * r
+    p = r2 * (_EXPRED_C4 * r2 + (_EXPRED_C3 * r + _EXPRED_C2)) + r
+    tb = _bits(t)
+    s = _from_bits(_EXPRED_TAB[tb & 255] + (tb << 44))      # 2^k T_j: (k << 52) + (j << 44)
+    p = s * p + s
+    return 0.0 if x < -708.0 else p
+
+
 # ---- row helpers (serial, inlined into the parallel kernels) -----------------------------------
 
 @njit(**_CALL)

@@ -15,6 +15,7 @@ from numba import njit, prange
 from ._methods import coefficients as _py_coefficients
 from ._numba_kernels import _max4, _sum4
 from ._numba_kernels import exp as _vexp
+from ._numba_kernels import exp_red as _exp_red
 from ._numba_simd import (vadd, vfma, vfnma, vget, vhsum8, vkeep_gt, vkeep_lt, vload, vload2,
                           vmul, vset, vsplat, vstore, vzero)
 
@@ -315,7 +316,7 @@ def _step(a, l, b, lr, c, g, out, e, pi):
     s = 1.0
     if m > -np.inf:
         for j in range(k):
-            e[j] = _vexp(out[j] - m)
+            e[j] = _exp_red(out[j] - m)
         s4 = _sum4(e, k, (0.0, 0.0, 0.0, 0.0))
         s = (s4[0] + s4[1]) + (s4[2] + s4[3])
         lse = m + math.log(s)
@@ -332,8 +333,9 @@ def _step(a, l, b, lr, c, g, out, e, pi):
 
 @njit(cache=True, inline="always")
 def _exp(l, out):
+    """out = exp(l) for a log-policy l (<= 0 up to rounding): exp_red (0 below e^-708)."""
     for j in range(l.shape[0]):
-        out[j] = _vexp(l[j])
+        out[j] = _exp_red(l[j])
 
 
 @njit(cache=True)

@@ -990,6 +990,48 @@ def test_huge_logits_no_overflow(backend, dtype):
 
 
 @pytest.mark.skipif("numba" not in AVAILABLE, reason="numba backend not available")
+def test_numba_exp_red_bounds():
+    """The Numba backend's reduced-range exp (the solver loop's exps of log-policies and of values
+    minus their max) against mpmath, in ulps of the correctly rounded value: <= 1.05 on
+    [-708, 0] and around 0 (the bound of the C kernels' exp_red); 0 below e^-708 and for -inf,
+    NaN for NaN; its table holds 2^(j/256) correctly rounded."""
+    from decimal import Decimal, localcontext
+
+    import mpmath
+    from numba import njit
+
+    from nashmp._numba_kernels import _EXPRED_TAB, exp_red
+
+    with localcontext() as ctx:
+        ctx.prec = 40
+        want_tab = [float(Decimal(2) ** (Decimal(j) / 256)) for j in range(256)]
+    got_tab = (_EXPRED_TAB + (np.arange(256, dtype=np.int64) << 44)).view(np.float64)
+    np.testing.assert_array_equal(got_tab, want_tab)
+
+    @njit
+    def apply(x, out):
+        for j in range(x.shape[0]):
+            out[j] = exp_red(x[j])
+
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.uniform(-708.0, 0.0, 6000), rng.uniform(-5.0, 1e-12, 6000),
+                        rng.uniform(-708.0, -700.0, 2000), -np.abs(rng.standard_normal(2000)),
+                        [0.0, -0.0, -1e-300, -708.0, 1e-15]])
+    got = np.empty_like(x)
+    apply(x, got)
+    with mpmath.workprec(120):
+        want = [mpmath.exp(mpmath.mpf(float(v))) for v in x]
+    ulp = max(abs(float((mpmath.mpf(float(g)) - w) / np.spacing(float(w))))
+              for g, w in zip(got, want))
+    assert ulp <= 1.05, f"max error {ulp:.3f} ulp"
+    sp = np.array([-708.01, -709.0, -1e300, -np.inf, np.nan])
+    out = np.empty_like(sp)
+    apply(sp, out)
+    np.testing.assert_array_equal(out[:4], 0.0)
+    assert np.isnan(out[4])
+
+
+@pytest.mark.skipif("numba" not in AVAILABLE, reason="numba backend not available")
 def test_numba_exp_within_one_ulp():
     """The Numba backend's exp (straight-line code, so that its loops vectorize) against NumPy's,
     in units in the last place of the correctly rounded value: the whole double range, subnormal
