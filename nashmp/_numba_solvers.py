@@ -79,6 +79,17 @@ def _chunk(src, Pm, W, o, r0, c):
     return p
 
 
+@njit(cache=True, inline="always")
+def _chunk_step(p0, p1, p2, p3, p4, p5, p6, p7, xc, X0, X1, X2, X3, X4, X5, X6, X7, sx,
+                t0, t1, t2, t3, t4, t5, t6, t7):
+    """One chunk of a block: the row sums t_r + p_r xc, and the column update
+    u = sum_r x_r - sum_r p_r x_r (X_r: x_r in every lane, sx: their sum)."""
+    u = vfnma(p3, X3, vfnma(p2, X2, vfnma(p1, X1, vfnma(p0, X0, sx))))
+    u = vfnma(p7, X7, vfnma(p6, X6, vfnma(p5, X5, vfnma(p4, X4, u))))
+    return (vfma(p0, xc, t0), vfma(p1, xc, t1), vfma(p2, xc, t2), vfma(p3, xc, t3),
+            vfma(p4, xc, t4), vfma(p5, xc, t5), vfma(p6, xc, t6), vfma(p7, xc, t7), u)
+
+
 @njit(cache=True)
 def _tri_rows(Pm, x, y, i0, i1, src, W, w0, st, pw):
     """The part of P x that rows [i0, i1) of the triangle give, into y[i0:] (zeroed first); i0 a
@@ -138,15 +149,11 @@ def _tri_rows(Pm, x, y, i0, i1, src, W, w0, st, pw):
                 t6, t7 = vload(st, s + 48), vload(st, s + 56)
                 c = c0
             while c < c1:
-                xc = vload(x, c)
                 p0, p1, p2, p3, p4, p5, p6, p7 = _chunk(src, Pm, W, o, r0, c)
                 o += 64
-                t0, t1 = vfma(p0, xc, t0), vfma(p1, xc, t1)
-                t2, t3 = vfma(p2, xc, t2), vfma(p3, xc, t3)
-                t4, t5 = vfma(p4, xc, t4), vfma(p5, xc, t5)
-                t6, t7 = vfma(p6, xc, t6), vfma(p7, xc, t7)
-                u = vfnma(p3, X3, vfnma(p2, X2, vfnma(p1, X1, vfnma(p0, X0, sx))))
-                u = vfnma(p7, X7, vfnma(p6, X6, vfnma(p5, X5, vfnma(p4, X4, u))))
+                t0, t1, t2, t3, t4, t5, t6, t7, u = _chunk_step(
+                    p0, p1, p2, p3, p4, p5, p6, p7, vload(x, c), X0, X1, X2, X3, X4, X5, X6, X7,
+                    sx, t0, t1, t2, t3, t4, t5, t6, t7)
                 vstore(y, c, vadd(vload(y, c), u))
                 c += 8
             if not last:
@@ -162,16 +169,11 @@ def _tri_rows(Pm, x, y, i0, i1, src, W, w0, st, pw):
                 if nt:                    # c = kf: lanes >= nt dropped
                     p = _chunk(src, Pm, W, o, r0, c)
                     o += 64
-                    p0, p1 = vkeep_lt(p[0], nt), vkeep_lt(p[1], nt)
-                    p2, p3 = vkeep_lt(p[2], nt), vkeep_lt(p[3], nt)
-                    p4, p5 = vkeep_lt(p[4], nt), vkeep_lt(p[5], nt)
-                    p6, p7 = vkeep_lt(p[6], nt), vkeep_lt(p[7], nt)
-                    t0, t1 = vfma(p0, xt, t0), vfma(p1, xt, t1)
-                    t2, t3 = vfma(p2, xt, t2), vfma(p3, xt, t3)
-                    t4, t5 = vfma(p4, xt, t4), vfma(p5, xt, t5)
-                    t6, t7 = vfma(p6, xt, t6), vfma(p7, xt, t7)
-                    u = vfnma(p3, X3, vfnma(p2, X2, vfnma(p1, X1, vfnma(p0, X0, sx))))
-                    u = vfnma(p7, X7, vfnma(p6, X6, vfnma(p5, X5, vfnma(p4, X4, u))))
+                    t0, t1, t2, t3, t4, t5, t6, t7, u = _chunk_step(
+                        vkeep_lt(p[0], nt), vkeep_lt(p[1], nt), vkeep_lt(p[2], nt),
+                        vkeep_lt(p[3], nt), vkeep_lt(p[4], nt), vkeep_lt(p[5], nt),
+                        vkeep_lt(p[6], nt), vkeep_lt(p[7], nt), xt, X0, X1, X2, X3, X4, X5, X6,
+                        X7, sx, t0, t1, t2, t3, t4, t5, t6, t7)
                     yt = vadd(yt, u)
                 vstore(y, r0, vadd(vload(y, r0),
                                    vfma(half, vload(x, r0),
