@@ -1111,6 +1111,7 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
                                                            .reshape(B, K) - ref)) / tol))
     tol_n = 1e-9 if pdtype == F64 else 1e-6
     fns, per_call_iters = {}, {}
+    beyond_l3 = pbytes > 0.75 * _l3_bytes()
     for be in NASHMP_BACKENDS:
         cname = "nashmp-" + be
         if not nashmp._backend.is_available(be):
@@ -1139,11 +1140,12 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
             continue
         rec["timing"] = ("native runner, (T(2n) - T(n)) / n" if f.kind == "runner"
                          else "nashmp.solve, (T(2n) - T(n)) / n")
-        # at least 16 iterations per call: the C loop copies a large triangle into panel order
-        # in calls of 24 products or more (csrc/src/solvers.c, sv_drive_panels), as every
-        # nashmp.solve without callbacks does; the copy is per call and cancels in T(2n) - T(n)
-        # (it is in call_fixed_s)
-        n = max(_iters_for(lambda k: f(k), min_time / 2), 16)
+        # at least 16 iterations per call (32 beyond L3, where a call's fixed cost varies by a
+        # few iterations). The runner is one solve: both loops copy a large triangle into panel
+        # order in its first call (C: 24 products or more, kept in the runner's libnashmp
+        # workspace; Numba: 12 iterations or more) and read the copy in every later call, so
+        # neither the copy nor its fresh buffer's page faults are in T(n) or T(2n)
+        n = max(_iters_for(lambda k: f(k), min_time / 2), 32 if beyond_l3 else 16)
         fns[cname] = (lambda f=f, n=n: f(2 * n))
         fns[cname + "@n"] = (lambda f=f, n=n: f(n))
         per_call_iters[cname] = n
@@ -1177,7 +1179,7 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
     # interleaved rounds, so that the floor and the loops see the same machine state (this VM's
     # bandwidth drifts by tens of percent within minutes)
     floor_reads = 0
-    if fns and floors is not None and pbytes > 0.75 * _l3_bytes():
+    if fns and floors is not None and beyond_l3:
         read_sum = _floor_kernels()[0]
         buf = np.ones(max(pbytes, 4 * _l3_bytes()) // 8)
         read_sum(buf)

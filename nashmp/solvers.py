@@ -109,6 +109,7 @@ class _Runner:
         self.ldP = 0 if P.shape[0] == 1 else P[0].size
         self._rows = None                 # numba row-parallel scratch (_run_rows)
         self._aligned = None              # numba: the aligned copy of P (_numba_P)
+        self._ws = None                   # c: the libnashmp workspace (_c_workspace)
         if backend == "cuda":           # read-only inputs stay on the device for the whole solve
             from ._cuda_solvers import device_inputs
             self.P, self.lr, self.beta, self.eta = device_inputs(P, lr, beta, eta)
@@ -121,12 +122,12 @@ class _Runner:
             i64 = lambda a: ffi.cast("int64_t *", a.ctypes.data)  # noqa: E731
             f32 = self.P.dtype == np.float32
             fn = getattr(lib, f"nashmp_solve_{self.store}_"
-                              f"{'f32' if f32 else 'f64'}")
+                              f"{'f32' if f32 else 'f64'}_ws")
             Pp = ffi.cast("float *" if f32 else "double *", self.P.ctypes.data)
             st = fn(Pp, self.ldP, dp(self.lr), self.K, dp(self.beta), dp(self.eta), self.B,
                     self.K, self.method_id, n, check_every, tol, dp(l), self.K,
                     dp(state) if state is not None else d, self.K, i64(it), i64(nq), dp(ex),
-                    ffi.cast("uint8_t *", active.ctypes.data))
+                    ffi.cast("uint8_t *", active.ctypes.data), self._c_workspace(ffi, lib))
             if st != 0:
                 msg = ffi.string(lib.nashmp_status_string(st)).decode()
                 if st == -5:
@@ -148,6 +149,18 @@ class _Runner:
         P = self._numba_P(n) if self.backend == "numba" else self.P
         run(P, self.lr, self.beta, self.eta, self.method_id, n, check_every, tol,
             l, st, it, nq, ex, active, *extra)
+
+    def _c_workspace(self, ffi, lib):
+        """The C loop's workspace for this solve (freed with the runner): it keeps the
+        panel-order copy of a large triangle from the first call that makes it to the end of
+        the solve, so that a solve split into calls (checks, callbacks, progress) copies once,
+        as the Numba loop does."""
+        if self._ws is None:
+            p = ffi.new("nashmp_workspace **")
+            if lib.nashmp_workspace_create(p) != 0:
+                raise MemoryError("libnashmp could not allocate a solver workspace")
+            self._ws = ffi.gc(p[0], lib.nashmp_workspace_destroy)
+        return self._ws
 
     def _numba_P(self, n):
         """The P of the Numba loop: for a shared exact P (read through its triangle) of at most
@@ -243,12 +256,15 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
         On the C backend a dense ``P`` with ``P + P^T = 1`` to 4 ulps is read through its upper
         triangle too (``nashmp_solve_upper_*``: K >= 64 float64, >= 16 float32; not for one
         ``P`` shared by several games), which changes the result in the last bits only; the
-        Numba loop reads such a ``P`` through its triangle as well (K >= 112). A triangle of
-        more than 16 MiB (K > 2048 float64, > 2896 float32) is copied once per native call of
-        24 queries or more into the order the products read it: temporary memory of the
-        triangle's size (at most 2 GiB; without the copy when it cannot be allocated), the
-        same result. With fewer games than Numba threads at K >= 1024, the Numba loop runs the
-        games one after another, each product over all threads.
+        Numba loop reads such a ``P`` through its triangle as well (K >= 40). A triangle of
+        more than 16 MiB (K > 2048 float64, > 2896 float32) shared by all games is copied
+        into the order the products read it, once per solve (by the first native call of 24
+        queries or more in C, of 12 iterations or more in Numba) and kept until the solve
+        returns: memory of the triangle's size (at most 2 GiB; without the copy when it cannot
+        be allocated), the same result. ``P`` must not change during the solve (a callback
+        that modifies it in place is not seen). With fewer games than Numba threads at
+        K >= 1024, the Numba loop runs the games one after another, each product over all
+        threads.
     beta : float or array_like, shape (...)
         Regularization, > 0 (per game if an array). ``method="sppo"`` accepts 0.
     ref : array_like, shape (K,) or (..., K), optional

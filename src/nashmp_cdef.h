@@ -61,6 +61,17 @@ int nashmp_solve_upper_f32(const float *P, int64_t ldP, const double *log_ref, i
 int nashmp_exploitability_upper_f64(const double *P, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
 int nashmp_exploitability_upper_f32(const float *P, int64_t ldP, const double *log_pi, int64_t ldpi, const double *log_ref, int64_t ldref, const double *beta, int64_t batch, int64_t k, double *out);
 
+typedef struct nashmp_workspace nashmp_workspace;
+int nashmp_workspace_create(nashmp_workspace **out);
+void nashmp_workspace_clear(nashmp_workspace *ws);
+void nashmp_workspace_destroy(nashmp_workspace *ws);
+int nashmp_solve_dense_f64_ws(const double *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active, nashmp_workspace *ws);
+int nashmp_solve_dense_f32_ws(const float *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active, nashmp_workspace *ws);
+int nashmp_solve_packed_f64_ws(const double *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active, nashmp_workspace *ws);
+int nashmp_solve_packed_f32_ws(const float *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active, nashmp_workspace *ws);
+int nashmp_solve_upper_f64_ws(const double *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active, nashmp_workspace *ws);
+int nashmp_solve_upper_f32_ws(const float *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta, const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter, int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability, uint8_t *active, nashmp_workspace *ws);
+
 enum nashmp_link { NASHMP_LINK_LOGISTIC = 0 };
 
 int nashmp_lowrank_apply_f64(const double *U, const double *V, int64_t ldf, int64_t r, const double *pi, int64_t ldpi, int64_t batch, int64_t k, double *out, int64_t ldo);

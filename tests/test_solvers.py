@@ -361,6 +361,34 @@ def test_numba_panel_copy_same_bits(monkeypatch):
     np.testing.assert_allclose(r1.log_policy, rn.log_policy, rtol=0, atol=1e-12)
 
 
+@pytest.mark.skipif("c" not in SOLVER_BACKENDS, reason="C extension unavailable")
+def test_c_split_solve_keeps_panel_copy(monkeypatch):
+    """A solve split into native calls (a history: one call per check) passes one libnashmp
+    workspace to all of them, which keeps the panel-order copy the first call of 24 queries makes
+    (K = 2053: a 16.8 MB triangle) for the later calls: the bits of the solve in one call, and of
+    calls too short for any copy. (csrc/tests/test_solvers.c checks that the kept copy is what
+    the later calls read.)"""
+    seen = []
+    real = nashmp.solvers._Runner._c_workspace
+
+    def spy(self, ffi, lib):
+        ws = real(self, ffi, lib)
+        seen.append(int(ffi.cast("uintptr_t", ws)))
+        return ws
+    monkeypatch.setattr(nashmp.solvers._Runner, "_c_workspace", spy)
+    P = random_game(2053, seed=36)
+    kw = dict(max_iter=36, tol=-1, backend="c")
+    r1 = solve_quiet(P, 0.05, **kw)                                   # one call, one copy
+    seen.clear()
+    r2 = solve_quiet(P, 0.05, history=True, check_every=12, **kw)     # a copy, kept: 3 calls
+    assert len(seen) == 3 and len(set(seen)) == 1 and seen[0] != 0
+    r3 = solve_quiet(P, 0.05, history=True, check_every=1, **kw)      # 2 queries a call: none
+    for r in (r2, r3):
+        assert np.array_equal(r1.log_policy, r.log_policy)
+        assert np.array_equal(r1.exploitability, r.exploitability)
+    assert r1.exploitability < 0.5 * r2.history["exploitability"][0]
+
+
 @pytest.mark.skipif("numba" not in SOLVER_BACKENDS, reason="numba unavailable")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 def test_numba_aligned_copy_same_bits(dtype, monkeypatch):

@@ -876,7 +876,16 @@ typedef struct {
     uint8_t *active;
     const void *pw;       /* sv_drive_panels: the panel-order copy of the triangle, or NULL */
     const int64_t *pwoff; /* and where each row chunk's part starts in it (elements) */
+    nashmp_workspace *ws; /* keeps the copy between calls, or NULL */
 } sv_cfg;
+
+/* The panel-order copy a workspace keeps, and the triangle it was made from (w == NULL: none) */
+struct nashmp_workspace {
+    void *w;
+    const void *P0;
+    int64_t k;
+    int f32, packed;
+};
 
 typedef struct {
     int64_t i;
@@ -1366,40 +1375,33 @@ static int sv_drive_aligned(sv_cfg *cf, const int64_t *idx, int64_t n)
  * cache and calls of many products: the copy costs about two products; each product from it
  * reads one stream, with x and y in L1. K = 4000, 1 thread, calls of 60 iterations, fraction of
  * the read bandwidth: double 88-91% -> 95-99%, float 85-89% -> 116-118% (half its triangle
- * stays in L3). The copy is made once per call, in parallel over the row chunks, and only when
- * one triangle serves every game (one game, or one shared packed triangle); it is skipped, and
- * the products read P, when it would exceed SV_PW_MAX_BYTES or cannot be allocated. Same
- * arithmetic (SV_SRC_P), hence the same bits.
+ * stays in L3). The copy is made in parallel over the row chunks, by a call of
+ * SV_PW_MIN_PRODUCTS products or more, and only when one triangle serves every game (one game, or
+ * one shared packed triangle); it is skipped, and the products read P, when it would exceed
+ * SV_PW_MAX_BYTES or cannot be allocated. Without a workspace it is freed at the end of the call;
+ * a workspace keeps it for the next calls on the same triangle (any length), which then neither
+ * copy nor fault in a fresh buffer. Same arithmetic (SV_SRC_P), hence the same bits.
  */
 #define SV_PW_MIN_PRODUCTS 24
 #define SV_PW_MAX_BYTES ((double)(1u << 31))
-static int sv_drive_panels(sv_cfg *cf, const int64_t *idx, int64_t n)
+/* The panel-order copy of triangle P0 (chunk bounds bd, parts at off), in parallel over the row
+ * chunks; NULL when it would exceed SV_PW_MAX_BYTES or cannot be allocated */
+static void *sv_panel_copy(const sv_cfg *cf, const void *P0, const int64_t *bd, const int64_t *off,
+                           int nch)
 {
     const size_t el = cf->f32 ? sizeof(float) : sizeof(double);
     const int64_t k = cf->k, ld = cf->packed == SV_UPPER ? k : 0, kp = (k + 7) / 8 * 8;
-    int64_t bd[SV_PK_NCH + 1], off[SV_PK_NCH + 1], per;
-    double prods = (double)cf->max_iter * (sv_two_step(cf->method) ? 2.0 : 1.0) * (double)n;
-    const void *P0;
+    const int64_t per = kp + kp / SV_PK_R * SV_PW_ST;
+    int nt = nashmp_threads_for(0.5 * (double)k * (double)k), c;
     void *w = NULL;
     double *scr;
-    int nch, c, nt, st;
-    if (cf->eval || cf->packed == SV_DENSE || !sv_pw_size(k, cf->f32) ||
-        (n > 1 && (cf->ldP != 0 || cf->packed == SV_UPPER)) || prods < SV_PW_MIN_PRODUCTS)
-        return sv_drive_aligned(cf, idx, n);
-    P0 = (const char *)cf->P + (size_t)(idx[0] * cf->ldP) * el;
-    nch = sv_pk_bounds(k, bd);
-    off[0] = 0;
-    for (c = 0; c < nch; c++)
-        off[c + 1] = off[c] + sv_pk_count(k, ld, bd[c], bd[c + 1]);
-    nt = nashmp_threads_for(0.5 * (double)k * (double)k);
     if (nt > nch)
         nt = nch;
-    per = kp + kp / SV_PK_R * SV_PW_ST;
     if ((double)off[nch] * (double)el > SV_PW_MAX_BYTES ||
         (w = nashmp_alloc_large((size_t)off[nch] * el)) == NULL ||
         (scr = (double *)malloc((size_t)(kp + nt * per) * sizeof(double))) == NULL) {
         nashmp_free_large(w);
-        return sv_drive_aligned(cf, idx, n); /* no copy: the products read P */
+        return NULL;
     }
     memset(scr, 0, (size_t)kp * sizeof(double)); /* x of the copying pass */
 #ifdef _OPENMP
@@ -1419,13 +1421,72 @@ static int sv_drive_panels(sv_cfg *cf, const int64_t *idx, int64_t n)
                        (double *)w + off[c], mine + kp);
     }
     free(scr);
+    return w;
+}
+
+static int sv_drive_panels(sv_cfg *cf, const int64_t *idx, int64_t n)
+{
+    const size_t el = cf->f32 ? sizeof(float) : sizeof(double);
+    const int64_t k = cf->k, ld = cf->packed == SV_UPPER ? k : 0;
+    const double prods = (double)cf->max_iter * (sv_two_step(cf->method) ? 2.0 : 1.0) * (double)n;
+    nashmp_workspace *ws = cf->ws;
+    int64_t bd[SV_PK_NCH + 1], off[SV_PK_NCH + 1];
+    const void *P0;
+    void *w;
+    int nch, c, st;
+    if (cf->eval || cf->packed == SV_DENSE || !sv_pw_size(k, cf->f32) ||
+        (n > 1 && (cf->ldP != 0 || cf->packed == SV_UPPER)))
+        return sv_drive_aligned(cf, idx, n);
+    P0 = (const char *)cf->P + (size_t)(idx[0] * cf->ldP) * el;
+    nch = sv_pk_bounds(k, bd);
+    off[0] = 0;
+    for (c = 0; c < nch; c++)
+        off[c + 1] = off[c] + sv_pk_count(k, ld, bd[c], bd[c + 1]);
+    if (ws && ws->w && ws->P0 == P0 && ws->k == k && ws->f32 == cf->f32 &&
+        ws->packed == cf->packed) {
+        w = ws->w; /* the copy an earlier call made: used whatever this call's length */
+    } else {
+        if (prods < SV_PW_MIN_PRODUCTS || (w = sv_panel_copy(cf, P0, bd, off, nch)) == NULL)
+            return sv_drive_aligned(cf, idx, n); /* no copy: the products read P */
+        if (ws) { /* kept for the next calls, in place of a copy of another triangle */
+            nashmp_workspace_clear(ws);
+            ws->w = w;
+            ws->P0 = P0;
+            ws->k = k;
+            ws->f32 = cf->f32;
+            ws->packed = cf->packed;
+        }
+    }
     cf->pw = w;
     cf->pwoff = off;
     st = sv_drive(cf, idx, n);
     cf->pw = NULL;
     cf->pwoff = NULL;
-    nashmp_free_large(w);
+    if (!ws)
+        nashmp_free_large(w);
     return st;
+}
+
+int nashmp_workspace_create(nashmp_workspace **out)
+{
+    if (out == NULL)
+        return NASHMP_ERR_NULL_POINTER;
+    *out = (nashmp_workspace *)calloc(1, sizeof **out);
+    return *out ? NASHMP_OK : NASHMP_ERR_NO_MEMORY;
+}
+
+void nashmp_workspace_clear(nashmp_workspace *ws)
+{
+    if (ws == NULL)
+        return;
+    nashmp_free_large(ws->w);
+    memset(ws, 0, sizeof *ws);
+}
+
+void nashmp_workspace_destroy(nashmp_workspace *ws)
+{
+    nashmp_workspace_clear(ws);
+    free(ws);
 }
 
 /* SV_UPPER below the sizes where reading the triangle beats reading the whole dense P (measured
@@ -1484,7 +1545,7 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
                     const double *beta, const double *eta, int64_t batch, int64_t k, int method,
                     int64_t max_iter, int64_t check_every, double tol, double *log_pi,
                     int64_t ldpi, double *state, int64_t ldst, int64_t *iter, int64_t *n_queries,
-                    double *exploitability, uint8_t *active)
+                    double *exploitability, uint8_t *active, nashmp_workspace *ws)
 {
     sv_cfg cf;
     int64_t i, n, qmax = 0, *idx;
@@ -1551,6 +1612,7 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
     cf.nq = n_queries;
     cf.expl = exploitability;
     cf.active = active;
+    cf.ws = ws;
     if ((uint64_t)n > SIZE_MAX / sizeof(int64_t) ||
         (idx = (int64_t *)malloc((size_t)n * sizeof(int64_t))) == NULL)
         return NASHMP_ERR_NO_MEMORY;
@@ -1574,7 +1636,18 @@ static int sv_solve(const void *P, int64_t ldP, int f32, int packed, const doubl
     {                                                                                           \
         return sv_solve(P, ldP, F32, PACKED, log_ref, ldref, beta, eta, batch, k, method,       \
                         max_iter, check_every, tol, log_pi, ldpi, state, ldst, iter,            \
-                        n_queries, exploitability, active);                                     \
+                        n_queries, exploitability, active, NULL);                               \
+    }                                                                                           \
+    int nashmp_solve_##STORE##_##SFX##_ws(                                                      \
+        const TP *P, int64_t ldP, const double *log_ref, int64_t ldref, const double *beta,     \
+        const double *eta, int64_t batch, int64_t k, int method, int64_t max_iter,              \
+        int64_t check_every, double tol, double *log_pi, int64_t ldpi, double *state,           \
+        int64_t ldst, int64_t *iter, int64_t *n_queries, double *exploitability,                \
+        uint8_t *active, nashmp_workspace *ws)                                                  \
+    {                                                                                           \
+        return sv_solve(P, ldP, F32, PACKED, log_ref, ldref, beta, eta, batch, k, method,       \
+                        max_iter, check_every, tol, log_pi, ldpi, state, ldst, iter,            \
+                        n_queries, exploitability, active, ws);                                 \
     }                                                                                           \
     int nashmp_exploitability_##STORE##_##SFX(const TP *P, int64_t ldP, const double *log_pi,  \
                                               int64_t ldpi, const double *log_ref,              \

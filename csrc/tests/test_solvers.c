@@ -1421,7 +1421,7 @@ static void test_triangle_threads(void)
  * threads, and a packed triangle shared by 2 games. */
 static void run_split(int upper, int f32, const void *P, int64_t ldP, const double *lr, int B,
                       int k, const double *beta, const double *eta, int iters, int per_call,
-                      double *l, double *ex)
+                      double *l, double *ex, nashmp_workspace *ws)
 {
     int64_t it[2] = {0, 0}, nq[2] = {0, 0};
     uint8_t act[2] = {1, 1};
@@ -1429,19 +1429,19 @@ static void run_split(int upper, int f32, const void *P, int64_t ldP, const doub
     for (done = 0; done < iters; done += per_call) {
         int st;
         if (upper)
-            st = f32 ? nashmp_solve_upper_f32((const float *)P, ldP, lr, 0, beta, eta, B, k,
-                                              NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
-                                              it, nq, ex, act)
-                     : nashmp_solve_upper_f64((const double *)P, ldP, lr, 0, beta, eta, B, k,
-                                              NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
-                                              it, nq, ex, act);
+            st = f32 ? nashmp_solve_upper_f32_ws((const float *)P, ldP, lr, 0, beta, eta, B, k,
+                                                 NASH_MP, per_call, per_call, -1.0, l, k, NULL,
+                                                 0, it, nq, ex, act, ws)
+                     : nashmp_solve_upper_f64_ws((const double *)P, ldP, lr, 0, beta, eta, B, k,
+                                                 NASH_MP, per_call, per_call, -1.0, l, k, NULL,
+                                                 0, it, nq, ex, act, ws);
         else
-            st = f32 ? nashmp_solve_packed_f32((const float *)P, ldP, lr, 0, beta, eta, B, k,
-                                               NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
-                                               it, nq, ex, act)
-                     : nashmp_solve_packed_f64((const double *)P, ldP, lr, 0, beta, eta, B, k,
-                                               NASH_MP, per_call, per_call, -1.0, l, k, NULL, 0,
-                                               it, nq, ex, act);
+            st = f32 ? nashmp_solve_packed_f32_ws((const float *)P, ldP, lr, 0, beta, eta, B, k,
+                                                  NASH_MP, per_call, per_call, -1.0, l, k, NULL,
+                                                  0, it, nq, ex, act, ws)
+                     : nashmp_solve_packed_f64_ws((const double *)P, ldP, lr, 0, beta, eta, B, k,
+                                                  NASH_MP, per_call, per_call, -1.0, l, k, NULL,
+                                                  0, it, nq, ex, act, ws);
         CHECK_ST(st, NASHMP_OK);
     }
 }
@@ -1481,8 +1481,8 @@ static void test_triangle_panels(void)
                 nashmp_set_num_threads(nt);
                 memcpy(la, l0, sizeof(double) * k);
                 memcpy(lb, l0, sizeof(double) * k);
-                run_split(1, f32, Qo, 0, lr, 1, k, beta, eta, iters, iters, la, ea);
-                run_split(1, f32, Qo, 0, lr, 1, k, beta, eta, iters, 1, lb, eb);
+                run_split(1, f32, Qo, 0, lr, 1, k, beta, eta, iters, iters, la, ea, NULL);
+                run_split(1, f32, Qo, 0, lr, 1, k, beta, eta, iters, 1, lb, eb, NULL);
                 CHECK(memcmp(la, lb, sizeof(double) * k) == 0 && ea[0] == eb[0],
                       "upper k=%d f32=%d offset %d, %d threads: one call vs calls of one "
                       "iteration differ by %g", k, f32, off, nt, max_abs_diff(la, lb, k));
@@ -1492,15 +1492,15 @@ static void test_triangle_panels(void)
             nashmp_set_num_threads(nt);
             memcpy(la, l0, sizeof(double) * 2 * k);
             memcpy(lb, l0, sizeof(double) * 2 * k);
-            run_split(0, f32, Pu, 0, lr, 1, k, beta, eta, iters, iters, la, ea);
-            run_split(0, f32, Pu, 0, lr, 1, k, beta, eta, iters, 1, lb, eb);
+            run_split(0, f32, Pu, 0, lr, 1, k, beta, eta, iters, iters, la, ea, NULL);
+            run_split(0, f32, Pu, 0, lr, 1, k, beta, eta, iters, 1, lb, eb, NULL);
             CHECK(memcmp(la, lb, sizeof(double) * k) == 0 && ea[0] == eb[0],
                   "packed k=%d f32=%d, %d threads: one call vs calls of one iteration differ "
                   "by %g", k, f32, nt, max_abs_diff(la, lb, k));
             memcpy(la, l0, sizeof(double) * 2 * k);
             memcpy(lb, l0, sizeof(double) * 2 * k);
-            run_split(0, f32, Pu, 0, lr, 2, k, beta, eta, iters, iters, la, ea);
-            run_split(0, f32, Pu, 0, lr, 2, k, beta, eta, iters, 1, lb, eb);
+            run_split(0, f32, Pu, 0, lr, 2, k, beta, eta, iters, iters, la, ea, NULL);
+            run_split(0, f32, Pu, 0, lr, 2, k, beta, eta, iters, 1, lb, eb, NULL);
             CHECK(memcmp(la, lb, sizeof(double) * 2 * k) == 0 && ea[0] == eb[0] &&
                       ea[1] == eb[1],
                   "packed k=%d f32=%d, 2 games on one triangle, %d threads: differ", k, f32, nt);
@@ -1518,6 +1518,105 @@ static void test_triangle_panels(void)
         free(Q);
         free(Pu);
     }
+}
+
+/* A workspace keeps the panel-order copy between calls (nashmp.h): later calls on the same
+ * triangle use it whatever their length, with the bits of calls without a workspace; a call that
+ * copies another triangle replaces it; clear drops it. That the kept copy is what later calls
+ * read is seen by changing the triangle's values behind the workspace's back (the misuse nashmp.h
+ * warns about): results stay those of the old values until nashmp_workspace_clear. Upper storage
+ * (a dense P) and packed, f64, k = 2053 (16.8 MB triangle). */
+static void test_workspace(void)
+{
+    const int k = 2053, iters = 13;
+    const int64_t n = (int64_t)k * k;
+    double *V1 = malloc(sizeof(double) * n), *V2 = malloc(sizeof(double) * n);
+    double *A = malloc(sizeof(double) * n), *B = malloc(sizeof(double) * n);
+    double *lr = malloc(sizeof(double) * k), *l0 = malloc(sizeof(double) * k);
+    double *ref = malloc(sizeof(double) * k), *ref2 = malloc(sizeof(double) * k);
+    double *la = malloc(sizeof(double) * k);
+    double beta[1] = {0.1}, eta[1] = {2.0}, e0[1], e1[1];
+    nashmp_workspace *ws = NULL;
+    int upper;
+    int64_t y, j, o;
+    CHECK_ST(nashmp_workspace_create(NULL), NASHMP_ERR_NULL_POINTER);
+    nashmp_workspace_clear(NULL); /* no-ops */
+    nashmp_workspace_destroy(NULL);
+    CHECK_ST(nashmp_workspace_create(&ws), NASHMP_OK);
+    make_skew(V1, k, 0.5);
+    make_skew(V2, k, 0.5);
+    random_log_policy(l0, k, 2.0);
+    random_log_policy(lr, k, 1.0);
+    for (upper = 1; upper >= 0; upper--) {
+        /* the values v in buffer X, in the storage under test */
+#define WS_FILL(X, v)                                                                              \
+    do {                                                                                           \
+        if (upper)                                                                                 \
+            memcpy(X, v, sizeof(double) * n);                                                      \
+        else                                                                                       \
+            for (o = 0, y = 0; y < k; y++)                                                         \
+                for (j = y + 1; j < k; j++, o++)                                                   \
+                    X[o] = v[y * k + j];                                                           \
+    } while (0)
+        WS_FILL(A, V1);
+        WS_FILL(B, V1);
+        /* references, without a workspace, in calls of one iteration (no copy) */
+        memcpy(ref, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, 2 * iters, 1, ref, e0, NULL);
+        /* a call long enough for the copy, then calls of one iteration from the kept copy */
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, iters, iters, la, e1, ws);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, iters, 1, la, e1, ws);
+        CHECK(memcmp(la, ref, sizeof(double) * k) == 0 && e0[0] == e1[0],
+              "workspace, upper=%d: the kept copy changes the bits (%g)", upper,
+              max_abs_diff(la, ref, k));
+        /* A now holds V2: the workspace still answers with the copy of V1 */
+        WS_FILL(A, V2);
+        memcpy(ref, l0, sizeof(double) * k);
+        run_split(upper, 0, B, 0, lr, 1, k, beta, eta, 2, 1, ref, e0, NULL); /* V1 */
+        memcpy(ref2, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, 2, 1, ref2, e0, NULL); /* V2 */
+        CHECK(memcmp(ref, ref2, sizeof(double) * k) != 0, "workspace: V1 and V2 agree");
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, 2, 1, la, e1, ws);
+        CHECK(memcmp(la, ref, sizeof(double) * k) == 0,
+              "workspace, upper=%d: short calls did not read the kept copy", upper);
+        nashmp_workspace_clear(ws); /* dropped: A's values are read */
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, 2, 1, la, e1, ws);
+        CHECK(memcmp(la, ref2, sizeof(double) * k) == 0,
+              "workspace, upper=%d: clear did not drop the copy", upper);
+        /* a copy of B (V1) replaces nothing kept; then one of A (V2) replaces it */
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, B, 0, lr, 1, k, beta, eta, iters, iters, la, e1, ws);
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, 2, 1, la, e1, ws); /* not B's copy */
+        CHECK(memcmp(la, ref2, sizeof(double) * k) == 0,
+              "workspace, upper=%d: a call on another triangle used the kept copy", upper);
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, iters, iters, la, e1, ws);
+        WS_FILL(A, V1); /* the copy of A (V2) is kept, B's was replaced */
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, A, 0, lr, 1, k, beta, eta, 2, 1, la, e1, ws);
+        CHECK(memcmp(la, ref2, sizeof(double) * k) == 0,
+              "workspace, upper=%d: the copy of the last triangle is not the one kept", upper);
+        memcpy(la, l0, sizeof(double) * k);
+        run_split(upper, 0, B, 0, lr, 1, k, beta, eta, 2, 1, la, e1, ws);
+        CHECK(memcmp(la, ref, sizeof(double) * k) == 0,
+              "workspace, upper=%d: B after its copy was replaced", upper);
+        nashmp_workspace_clear(ws);
+#undef WS_FILL
+    }
+    nashmp_workspace_destroy(ws);
+    free(V1);
+    free(V2);
+    free(A);
+    free(B);
+    free(lr);
+    free(l0);
+    free(ref);
+    free(ref2);
+    free(la);
 }
 
 int main(void)
@@ -1538,6 +1637,7 @@ int main(void)
     test_triangle_threads();
     test_triangle_nonfinite();
     test_triangle_panels();
+    test_workspace();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }

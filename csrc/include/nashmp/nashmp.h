@@ -346,6 +346,72 @@ NASHMP_API int nashmp_exploitability_upper_f32(const float *P, int64_t ldP,
                                                const double *beta, int64_t batch, int64_t k,
                                                double *out);
 
+/* Solver workspace: what a solver call can keep for the next calls on the same P. Today that is
+ * the panel-order copy of a large triangle (nashmp_solve_packed_*, nashmp_solve_upper_*): without
+ * a workspace every call of 24 products or more makes it and frees it; with one, the first such
+ * call makes it and the workspace keeps it, and later calls on the same triangle (same pointer,
+ * k, storage and element type) use it whatever their length: calls split by the caller (checks,
+ * callbacks, progress) no longer copy and fault in a fresh buffer each time. A call on another
+ * triangle that makes a copy replaces the kept one. The values of a triangle must not change
+ * while a workspace keeps its copy (the copy would be used): nashmp_workspace_clear frees it.
+ * A workspace serves one call at a time. nashmp_solve_*_ws are nashmp_solve_* with a workspace
+ * (ws NULL: none; the dense solvers keep nothing today). Same bits with or without one. */
+typedef struct nashmp_workspace nashmp_workspace;
+/* NASHMP_OK, NASHMP_ERR_NULL_POINTER (out NULL) or NASHMP_ERR_NO_MEMORY (*out set to NULL) */
+NASHMP_API int nashmp_workspace_create(nashmp_workspace **out);
+/* frees what ws keeps (ws stays usable); NULL is a no-op */
+NASHMP_API void nashmp_workspace_clear(nashmp_workspace *ws);
+/* frees ws and what it keeps; NULL is a no-op */
+NASHMP_API void nashmp_workspace_destroy(nashmp_workspace *ws);
+NASHMP_API int nashmp_solve_dense_f64_ws(const double *P, int64_t ldP, const double *log_ref,
+                                         int64_t ldref, const double *beta, const double *eta,
+                                         int64_t batch, int64_t k, int method, int64_t max_iter,
+                                         int64_t check_every, double tol, double *log_pi,
+                                         int64_t ldpi, double *state, int64_t ldst,
+                                         int64_t *iter, int64_t *n_queries,
+                                         double *exploitability, uint8_t *active,
+                                         nashmp_workspace *ws);
+NASHMP_API int nashmp_solve_dense_f32_ws(const float *P, int64_t ldP, const double *log_ref,
+                                         int64_t ldref, const double *beta, const double *eta,
+                                         int64_t batch, int64_t k, int method, int64_t max_iter,
+                                         int64_t check_every, double tol, double *log_pi,
+                                         int64_t ldpi, double *state, int64_t ldst,
+                                         int64_t *iter, int64_t *n_queries,
+                                         double *exploitability, uint8_t *active,
+                                         nashmp_workspace *ws);
+NASHMP_API int nashmp_solve_packed_f64_ws(const double *P, int64_t ldP, const double *log_ref,
+                                         int64_t ldref, const double *beta, const double *eta,
+                                         int64_t batch, int64_t k, int method, int64_t max_iter,
+                                         int64_t check_every, double tol, double *log_pi,
+                                         int64_t ldpi, double *state, int64_t ldst,
+                                         int64_t *iter, int64_t *n_queries,
+                                         double *exploitability, uint8_t *active,
+                                         nashmp_workspace *ws);
+NASHMP_API int nashmp_solve_packed_f32_ws(const float *P, int64_t ldP, const double *log_ref,
+                                         int64_t ldref, const double *beta, const double *eta,
+                                         int64_t batch, int64_t k, int method, int64_t max_iter,
+                                         int64_t check_every, double tol, double *log_pi,
+                                         int64_t ldpi, double *state, int64_t ldst,
+                                         int64_t *iter, int64_t *n_queries,
+                                         double *exploitability, uint8_t *active,
+                                         nashmp_workspace *ws);
+NASHMP_API int nashmp_solve_upper_f64_ws(const double *P, int64_t ldP, const double *log_ref,
+                                         int64_t ldref, const double *beta, const double *eta,
+                                         int64_t batch, int64_t k, int method, int64_t max_iter,
+                                         int64_t check_every, double tol, double *log_pi,
+                                         int64_t ldpi, double *state, int64_t ldst,
+                                         int64_t *iter, int64_t *n_queries,
+                                         double *exploitability, uint8_t *active,
+                                         nashmp_workspace *ws);
+NASHMP_API int nashmp_solve_upper_f32_ws(const float *P, int64_t ldP, const double *log_ref,
+                                         int64_t ldref, const double *beta, const double *eta,
+                                         int64_t batch, int64_t k, int method, int64_t max_iter,
+                                         int64_t check_every, double tol, double *log_pi,
+                                         int64_t ldpi, double *state, int64_t ldst,
+                                         int64_t *iter, int64_t *n_queries,
+                                         double *exploitability, uint8_t *active,
+                                         nashmp_workspace *ws);
+
 /* ---- matrix-free preference operators --------------------------------------------------------- */
 
 /* Operators that compute g = P pi without storing P (one shared operator for the whole batch of
