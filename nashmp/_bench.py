@@ -1186,7 +1186,11 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
         floor_reads = max(1, calibrate(lambda: read_sum(buf), min_time))
         fns["floor-read"] = (lambda: [read_sum(buf) for _ in range(floor_reads)])
     if fns:
-        t = interleaved(fns, rounds=rounds, min_time=min_time, reps={k: 1 for k in fns})
+        # beyond L3, twice the rounds (and one): calls there are hundreds of ms, and this VM's
+        # memory stalls now and then for 50-200 ms (a K = 4000 run: per-round samples of one
+        # loop 3.5-9.1 ms per iteration around a median of 5.3), so the medians need more samples
+        row["rounds"] = 2 * rounds + 1 if beyond_l3 else rounds
+        t = interleaved(fns, rounds=row["rounds"], min_time=min_time, reps={k: 1 for k in fns})
         if floor_reads:
             fr = float(np.median(t.pop("floor-read")["samples_s"])) / floor_reads
             row["read_GBs_same_rounds"] = buf.nbytes / fr / 1e9
