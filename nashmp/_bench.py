@@ -247,8 +247,9 @@ def _summary(per_call, cpu):
             "cpu_per_wall": round(float(np.median(cpu)), 2) if len(cpu) else None}
 
 
-def interleaved(fns, *, rounds=7, min_time=0.03, reps=None):
-    """Time the callables of ``fns`` (name -> zero-argument callable) in interleaved rounds.
+def interleaved(fns, *, rounds=7, min_time=0.03, reps=None, warmup=0):
+    """Time the callables of ``fns`` (name -> zero-argument callable) in interleaved rounds,
+    after ``warmup`` untimed ones.
 
     Returns name -> {median_s, min_s, max_s, samples_s, reps, cpu_per_wall} where times are per
     call. ``cpu_per_wall`` (process CPU time / wall time) tells how many threads were busy.
@@ -263,6 +264,9 @@ def interleaved(fns, *, rounds=7, min_time=0.03, reps=None):
     gc.collect(0)
     gc.disable()            # the garbage collector stays off during the rounds
     try:
+        for _ in range(warmup):
+            for name, fn in fns.items():
+                _time_reps(fn, reps[name])
         for _ in range(rounds):
             for name, fn in fns.items():
                 t, c = _time_reps(fn, reps[name])
@@ -1186,11 +1190,14 @@ def solver_row(name, B, K, *, shared, pdtype, floors, threads, rounds, min_time,
         floor_reads = max(1, calibrate(lambda: read_sum(buf), min_time))
         fns["floor-read"] = (lambda: [read_sum(buf) for _ in range(floor_reads)])
     if fns:
-        # beyond L3, twice the rounds (and one): calls there are hundreds of ms, and this VM's
-        # memory stalls now and then for 50-200 ms (a K = 4000 run: per-round samples of one
-        # loop 3.5-9.1 ms per iteration around a median of 5.3), so the medians need more samples
+        # beyond L3, twice the rounds (and one) after an untimed one: calls there are hundreds
+        # of ms, and this VM's memory stalls now and then for 50-200 ms (a K = 4000 run: per-round
+        # samples of one loop 3.5-9.1 ms per iteration around a median of 5.3), so the medians
+        # need more samples; and the first round after the set-up (fresh buffers of the floor
+        # and the baselines) ran about twice as slow in every K = 4000 row of three runs
         row["rounds"] = 2 * rounds + 1 if beyond_l3 else rounds
-        t = interleaved(fns, rounds=row["rounds"], min_time=min_time, reps={k: 1 for k in fns})
+        t = interleaved(fns, rounds=row["rounds"], min_time=min_time, reps={k: 1 for k in fns},
+                        warmup=1 if beyond_l3 else 0)
         if floor_reads:
             fr = float(np.median(t.pop("floor-read")["samples_s"])) / floor_reads
             row["read_GBs_same_rounds"] = buf.nbytes / fr / 1e9

@@ -61,3 +61,14 @@ def test_check_result_rejects_a_wrong_result(dtype):
     nan[0] = np.nan
     assert not _bench.check_result("logsumexp", nan, ref, dtype)[0]
     assert not _bench.check_result("logsumexp", ref[:10], ref, dtype)[0]
+
+
+def test_interleaved_rounds_order_and_warmup():
+    """Rounds run every competitor in turn (A B A B ...); warm-up rounds run them too but are
+    not samples."""
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    out = _bench.interleaved(fns, rounds=3, reps={"a": 1, "b": 2}, warmup=1)
+    assert calls == ["a", "b", "b"] * 4
+    assert len(out["a"]["samples_s"]) == len(out["b"]["samples_s"]) == 3
+    assert out["b"]["reps"] == 2
