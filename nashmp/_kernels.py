@@ -3,6 +3,9 @@
 Every function works over the last axis (actions) with any leading batch dimensions, keeps the
 input dtype (float32 or float64; integers become float64), accepts ``out=`` where it returns an
 array, never modifies its inputs, and takes ``backend="auto" | "c" | "numba" | "numpy"``.
+``out`` may share memory with any input: the element-wise kernels run in place when it is exactly
+that input; any other overlap (and any overlap in ``preference_apply``) reads a copy of the input
+(``_validation.unalias``).
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import numpy as np
 
 from . import _backend
 from ._validation import (as_float_array, as_rows, as_scalar, batch_shape_of, check_same_k,
-                          common_dtype, prepare_out)
+                          common_dtype, prepare_out, unalias)
 
 __all__ = ["logsumexp", "log_softmax", "softmax", "kl", "span", "preference_apply",
            "mirror_step"]
@@ -160,6 +163,7 @@ def _reduce(name, x, out, backend, numpy_fn):
     be = _backend.resolve(backend)
     bshape = x.shape[:-1]
     res, work = prepare_out(out, bshape, x.dtype)
+    x, = unalias(work, x)
     if be == "numpy":
         _reject_nonfinite(x=x)
         work[...] = numpy_fn(np.ascontiguousarray(x))   # result independent of the layout
@@ -191,6 +195,7 @@ def _rowwise(name, x, out, backend, numpy_fn):
     x = as_float_array(x, "x")
     be = _backend.resolve(backend)
     res, work = prepare_out(out, x.shape, x.dtype)
+    x, = unalias(work, x)                   # out is x: in place; other overlap: a copy of x
     if be == "numpy":
         _reject_nonfinite(x=x)
         work[...] = numpy_fn(np.ascontiguousarray(x))   # result independent of the layout
@@ -352,6 +357,7 @@ def kl(logp, logq, *, out=None, backend="auto"):
     dtype = common_dtype(logp, logq)
     bshape = batch_shape_of((("logp", logp), ("logq", logq)))
     res, work = prepare_out(out, bshape, dtype)
+    logp, logq = unalias(work, logp, logq)
     if be == "numpy":
         _reject_nonfinite(logp=logp, logq=logq)
         work[...] = _ref().kl(logp, logq)
@@ -387,12 +393,15 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
     pi : array_like, shape (..., K)
         Policies (probabilities, not logs).
     out : ndarray, shape (..., K), optional
+        May be ``pi`` or overlap it (``pi`` is then read from a copy).
     backend : {"auto", "c", "numba", "numpy"}
 
     Returns
     -------
     ndarray, shape (..., K)
-        ``g[..., y] = sum_j P[..., y, j] pi[..., j]``; float32 accumulates in float64.
+        ``g[..., y] = sum_j P[..., y, j] pi[..., j]``; float32 accumulates in float64 (a sum
+        beyond the float32 range gives ``inf``). Raises ValueError for NaN or inf in ``P`` or
+        ``pi``, or a sum beyond the float64 range.
 
     Examples
     --------
@@ -430,13 +439,15 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
                          "not broadcast") from None
     oshape = bshape + (k,)
     res, work = prepare_out(out, oshape, dtype)
+    P, pi = unalias(work, P, pi, in_place=False)    # every output reads a whole row of pi
     if be == "numpy":
         _reject_nonfinite(P=P, pi=pi)
         with np.errstate(invalid="ignore"):
             r = _ref().preference_apply(np.ascontiguousarray(P), np.ascontiguousarray(pi))
         if not np.isfinite(r).all():
             raise ValueError("P and pi must not contain NaN or inf")
-        work[...] = r
+        with np.errstate(over="ignore"):        # beyond the float32 range: inf, as in C
+            work[...] = r
         return _finish(res, work, oshape, out)
     Pm = P.astype(dtype, copy=False)
     if shared:
@@ -455,9 +466,7 @@ def preference_apply(P, pi, *, out=None, backend="auto"):
         _check_apply(st)
     else:
         # contiguous rows: one compiled specialization, so results do not depend on the layout
-        _nb().preference_apply(Pm, np.ascontiguousarray(_full(x, ldx, n)), w)
-        if not np.isfinite(w).all():
-            raise ValueError("P and pi must not contain NaN or inf")
+        _check_apply(_nb().preference_apply(Pm, np.ascontiguousarray(_full(x, ldx, n)), w))
     return _finish(res, work, oshape, out)
 
 
@@ -527,8 +536,11 @@ def mirror_step(log_pi, log_ref, g, a, b, c, *, out=None, backend="auto"):
     bshape = batch_shape_of(named)
     oshape = bshape + (k,)
     res, work = prepare_out(out, oshape, dtype)
-    if be == "numpy":
-        _reject_nonfinite(log_pi=log_pi, log_ref=log_ref, g=g)
+    log_pi, log_ref, g = unalias(work, log_pi, log_ref, g)
+    if be == "numpy":           # like the compiled kernels: a zero coefficient's input is not read
+        _reject_nonfinite(**{name: v for name, v, coef in (("log_pi", log_pi, a),
+                                                           ("log_ref", log_ref, b), ("g", g, c))
+                             if coef != 0.0})
         z = _ref().mirror_step(log_pi, log_ref, g, a, b, c)
         _check(_NONFINITE if np.isnan(z).any() else 0, "log_pi, log_ref and g", _EMPTY_Z)
         work[...] = z

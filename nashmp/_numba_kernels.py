@@ -4,7 +4,9 @@ Every function takes already-validated 2-D arrays ``(batch, k)`` (float32 or flo
 rows possibly non-contiguous, a row stride of 0 from ``np.broadcast_to`` allowed), writes into a
 preallocated ``out`` and returns an ``int`` status with the codes of the C ABI
 (``csrc/include/nashmp/nashmp.h``): 0 = OK, -5 = NaN or ``+inf`` in an input (``out`` is then
-unspecified). ``out`` may be the same array as an input of the same shape (in place).
+unspecified). ``out`` may be the same array as an input of the same shape (in place), except
+in :func:`preference_apply`; it must not otherwise overlap an input (``nashmp._kernels`` passes
+copies of the inputs that do).
 
 The semantics are those of ``nashmp._reference`` and of the C kernels: ``-inf`` entries are
 impossible actions, an all ``-inf`` row has ``logsumexp = -inf``, ``log_softmax = -inf``,
@@ -371,8 +373,9 @@ _PA_ROWS = 32                   # output rows per work item for per-game matrice
 @njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
 def preference_apply(P, pi, out):
     """``out[i, y] = sum_j P[gi, y, j] pi[i, j]`` with ``gi = 0`` (shared, ``P.shape[0] == 1``)
-    or ``gi = i``; accumulated in float64. Returns -5 if an output is not finite (NaN / inf in
-    the inputs, or overflow), like the C kernel."""
+    or ``gi = i``; accumulated in float64. Returns -5 if a float64 sum is not finite (NaN / inf
+    in the inputs, or overflow), like the C kernel; a finite sum beyond the float32 range is
+    stored as ``inf`` with status 0. ``out`` must not share memory with ``P`` or ``pi``."""
     n, k = pi.shape
     G = P.shape[0]
     bad = 0

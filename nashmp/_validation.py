@@ -109,6 +109,27 @@ def prepare_out(out, shape: tuple, dtype, name: str = "out"):
     return out, np.empty(shape, dtype=dtype)
 
 
+def unalias(work, *inputs, in_place: bool = True) -> tuple:
+    """The ``inputs`` of a kernel that writes ``work`` (from :func:`prepare_out`), each copied
+    when ``work`` may share memory with it, so a kernel never reads what it has already written.
+
+    With ``in_place``, an input that is exactly ``work`` (same data pointer, shape, strides and
+    dtype) is kept: element-wise row kernels read each element before writing it. Kernels that
+    read a whole input row for each output (``P pi``) pass ``in_place=False``. The overlap test
+    is by address bounds (cheap; a needless copy at worst).
+    """
+    res = []
+    for a in inputs:
+        if (isinstance(a, np.ndarray) and np.may_share_memory(a, work)
+                and not (in_place and a.shape == work.shape and a.dtype == work.dtype
+                         and a.strides == work.strides
+                         and a.__array_interface__["data"][0]
+                         == work.__array_interface__["data"][0])):
+            a = a.copy()
+        res.append(a)
+    return tuple(res)
+
+
 def as_scalar(v, name: str, *, low=None, high=None, low_open=False, allow_zero=True) -> float:
     """A finite real scalar within optional bounds."""
     if type(v) is float and low is None and high is None and math.isfinite(v):
