@@ -9,7 +9,8 @@ enum nashmp_status {
     NASHMP_ERR_NONFINITE = -5,
     NASHMP_ERR_INVALID_VALUE = -6,
     NASHMP_ERR_NO_MEMORY = -7,
-    NASHMP_ERR_UNSUPPORTED = -8
+    NASHMP_ERR_UNSUPPORTED = -8,
+    NASHMP_ERR_OVERLAP = -9
 };
 
 const char *nashmp_status_string(int status);

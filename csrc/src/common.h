@@ -147,6 +147,29 @@ static inline int nashmp_check_args(int64_t batch, int64_t k, size_t elsize, int
     return NASHMP_OK;
 }
 
+/* 1 when the elements spanned by two checked arrays (batch rows of row_len elements, ld apart;
+ * ld 0: one row) share a byte. */
+static inline int nashmp_spans_overlap(const void *a, int64_t lda, int64_t lena, const void *b,
+                                       int64_t ldb, int64_t lenb, int64_t batch, size_t elsize)
+{
+    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    const uintptr_t ea = pa + (uintptr_t)((batch - 1) * lda + lena) * elsize;
+    const uintptr_t eb = pb + (uintptr_t)((batch - 1) * ldb + lenb) * elsize;
+    return batch > 0 && pa < eb && pb < ea;
+}
+
+/* The preference operator's products read all of a game's pi and P while writing its out:
+ * NASHMP_ERR_OVERLAP when out's elements overlap those of pi or P (arguments checked). */
+static inline int nashmp_pref_overlap(const void *P, int64_t ldP, const void *pi, int64_t ldpi,
+                                      int64_t batch, int64_t k, const void *out, int64_t ldo,
+                                      size_t elsize)
+{
+    return nashmp_spans_overlap(out, ldo, k, pi, ldpi, k, batch, elsize) ||
+                   nashmp_spans_overlap(out, ldo, k, P, ldP, k * k, batch, elsize)
+               ? NASHMP_ERR_OVERLAP
+               : NASHMP_OK;
+}
+
 /* NASHMP_OK if x is finite, else NASHMP_ERR_INVALID_VALUE. */
 static inline int nashmp_check_finite(double x)
 {

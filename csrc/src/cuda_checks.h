@@ -38,7 +38,8 @@ static inline int nashmp_cuchk_pref(const void *P, int64_t ldP, const void *pi, 
 {
     const nashmp_arr a[] = {{P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE}, NASHMP_IN(pi, ldpi),
                             NASHMP_OUT(out, ldo)};
-    return nashmp_check_args(batch, k, el, 3, a);
+    const int st = nashmp_check_args(batch, k, el, 3, a);
+    return st != NASHMP_OK ? st : nashmp_pref_overlap(P, ldP, pi, ldpi, batch, k, out, ldo, el);
 }
 
 static inline int nashmp_cuchk_mirror(const void *lp, int64_t ldpi, const void *lr,

@@ -53,6 +53,8 @@ int nashmp_preference_apply_f64(const double *P, int64_t ldP, const double *pi, 
 {
     NASHMP_CHECK(batch, k, double, {(const void *)P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE},
                  NASHMP_IN(pi, ldpi), NASHMP_OUT(out, ldo));
+    if (nashmp_pref_overlap(P, ldP, pi, ldpi, batch, k, out, ldo, sizeof(*out)))
+        return NASHMP_ERR_OVERLAP;
     return pa_driver_f64(P, ldP, pi, ldpi, batch, k, out, ldo);
 }
 
@@ -61,6 +63,8 @@ int nashmp_preference_apply_f32(const float *P, int64_t ldP, const float *pi, in
 {
     NASHMP_CHECK(batch, k, float, {(const void *)P, ldP, NASHMP_ARR_IN | NASHMP_ARR_SQUARE},
                  NASHMP_IN(pi, ldpi), NASHMP_OUT(out, ldo));
+    if (nashmp_pref_overlap(P, ldP, pi, ldpi, batch, k, out, ldo, sizeof(*out)))
+        return NASHMP_ERR_OVERLAP;
     return pa_driver_f32(P, ldP, pi, ldpi, batch, k, out, ldo);
 }
 

@@ -20,6 +20,7 @@ const char *nashmp_status_string(int status)
     case NASHMP_ERR_INVALID_VALUE: return "NASHMP_ERR_INVALID_VALUE";
     case NASHMP_ERR_NO_MEMORY: return "NASHMP_ERR_NO_MEMORY";
     case NASHMP_ERR_UNSUPPORTED: return "NASHMP_ERR_UNSUPPORTED";
+    case NASHMP_ERR_OVERLAP: return "NASHMP_ERR_OVERLAP";
     default: return "unknown status";
     }
 }

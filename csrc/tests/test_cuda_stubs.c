@@ -53,6 +53,10 @@ static void test_stubs(void)
     CHECK(nashmp_cuda_span_f32(f, 2, 3, 3, f + 8, s) == U, "span_f32");
     CHECK(nashmp_cuda_preference_apply_f64(d, 0, d + 16, 3, 2, 3, d + 32, 3, s) == U, "pref64");
     CHECK(nashmp_cuda_preference_apply_f32(f, 0, f + 16, 3, 2, 3, f + 32, 3, s) == U, "pref32");
+    CHECK(nashmp_cuda_preference_apply_f64(d, 0, d + 16, 3, 2, 3, d + 16, 3, s) ==
+              NASHMP_ERR_OVERLAP, "pref64 in place");
+    CHECK(nashmp_cuda_preference_apply_f32(f, 0, f + 16, 3, 2, 3, f + 4, 3, s) ==
+              NASHMP_ERR_OVERLAP, "pref32 out over P");
     CHECK(nashmp_cuda_embedding_apply_f64(d, d + 8, d + 16, 2, 3, 2, d + 32, s) == U, "emb64");
     CHECK(nashmp_cuda_embedding_apply_f32(f, f + 8, f + 16, 2, 3, 2, f + 32, s) == U, "emb32");
     CHECK(nashmp_cuda_mirror_step_f64(d, 3, d + 8, 3, d + 16, 3, 2, 3, 0.5, 0.5, 1.0, d + 32, 3,

@@ -369,6 +369,22 @@ static void fill_logprobs(double *x, int64_t k, double p_ninf)
                  NASHMP_ERR_OVERFLOW);                                                         \
         CHECK_ST(nashmp_mirror_step_##SFX(x, 3, x, 3, x, 3, INT64_MAX, 3, 1, 1, 1, o, 3),      \
                  NASHMP_ERR_OVERFLOW);                                                         \
+        /* preference_apply: out overlapping pi or P (in place, shifted, broadcast row) */     \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x, 3, 2, 3, x, 3), NASHMP_ERR_OVERLAP);   \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x, 3, 2, 3, x + 5, 3),                    \
+                 NASHMP_ERR_OVERLAP);                                                          \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x + 4, 3, 2, 3, x, 3),                    \
+                 NASHMP_ERR_OVERLAP);                                                          \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x + 5, 0, 2, 3, x, 3),                    \
+                 NASHMP_ERR_OVERLAP);                                                          \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 9, x, 3, 2, 3, P + 17, 3),                   \
+                 NASHMP_ERR_OVERLAP);                                                          \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x, 3, 2, 3, P + 8, 3),                    \
+                 NASHMP_ERR_OVERLAP);                                                          \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x, 3, 2, 3, x + 6, 3), NASHMP_OK);        \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x + 6, 3, 2, 3, x, 3), NASHMP_OK);        \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x, 3, 2, 3, P + 9, 3), NASHMP_OK);        \
+        CHECK_ST(nashmp_preference_apply_##SFX(P, 0, x, 3, 0, 3, x, 3), NASHMP_OK);            \
         /* strides */                                                                          \
         CHECK_ST(nashmp_logsumexp_##SFX(x, 2, 3, 2, o), NASHMP_ERR_INVALID_STRIDE);            \
         CHECK_ST(nashmp_logsumexp_##SFX(x, 2, 3, -3, o), NASHMP_ERR_INVALID_STRIDE);           \
@@ -771,6 +787,8 @@ static void test_info(void)
           "version number");
     CHECK(strcmp(nashmp_status_string(NASHMP_ERR_NONFINITE), "NASHMP_ERR_NONFINITE") == 0,
           "status string");
+    CHECK(strcmp(nashmp_status_string(NASHMP_ERR_OVERLAP), "NASHMP_ERR_OVERLAP") == 0,
+          "overlap status string");
     CHECK(strcmp(nashmp_status_string(12345), "unknown status") == 0, "unknown status");
     CHECK(nashmp_build_info() != NULL && strlen(nashmp_build_info()) > 0, "build info");
     CHECK_ST(nashmp_set_num_threads(-3), NASHMP_OK);

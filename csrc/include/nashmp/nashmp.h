@@ -28,7 +28,8 @@
  *  - Log-probabilities may be -inf (impossible actions). NaN or +inf in an input array gives
  *    NASHMP_ERR_NONFINITE; the output is then unspecified.
  *  - Outputs may be the same pointer as an input of the same shape and stride (in place);
- *    partial overlap is not allowed.
+ *    partial overlap is not allowed. nashmp_preference_apply_* reads all of a game's pi (and P)
+ *    while writing its out: there any overlap of out with pi or P is NASHMP_ERR_OVERLAP.
  *  - Threads: OpenMP over the batch (and over tiles of k when the batch is small); the count is
  *    set with nashmp_set_num_threads(). Results do not depend on the thread count except where
  *    documented.
@@ -66,7 +67,8 @@ enum nashmp_status {
     NASHMP_ERR_NONFINITE = -5,     /* NaN or +inf in an input array */
     NASHMP_ERR_INVALID_VALUE = -6, /* a scalar argument is NaN, infinite or out of its range */
     NASHMP_ERR_NO_MEMORY = -7,     /* an internal allocation failed */
-    NASHMP_ERR_UNSUPPORTED = -8    /* not available in this build (e.g. CUDA without a CUDA compiler) */
+    NASHMP_ERR_UNSUPPORTED = -8,   /* not available in this build (e.g. CUDA without a CUDA compiler) */
+    NASHMP_ERR_OVERLAP = -9        /* an output overlaps an input it cannot share */
 };
 
 /* ---- library information ------------------------------------------------------------------ */
@@ -130,7 +132,8 @@ NASHMP_API int nashmp_span_f32(const float *x, int64_t batch, int64_t k, int64_t
 /* g = P pi for each game: out[i, y] = sum_j P_i[y, j] pi[i, j].
  * P holds C-contiguous k x k matrices; `ldP` is the distance (in elements) between the matrices of
  * consecutive games: 0 for one matrix shared by the batch, otherwise >= k*k
- * (NASHMP_ERR_INVALID_STRIDE). NASHMP_ERR_OVERFLOW when k*k overflows; NASHMP_ERR_NONFINITE when
+ * (NASHMP_ERR_INVALID_STRIDE). NASHMP_ERR_OVERFLOW when k*k overflows; NASHMP_ERR_OVERLAP when the
+ * elements out spans overlap those of pi or P (no in-place product); NASHMP_ERR_NONFINITE when
  * an output is not finite (NaN or +-inf in P or pi, or overflow); pi need not be normalized. */
 NASHMP_API int nashmp_preference_apply_f64(const double *P, int64_t ldP, const double *pi,
                                            int64_t ldpi, int64_t batch, int64_t k, double *out,

@@ -70,7 +70,8 @@ NASHMP_API int nashmp_cuda_span_f32(const float *x, int64_t batch, int64_t k, in
 
 /* ---- preference operators ------------------------------------------------------------------- */
 
-/* out[i, y] = sum_j P_i[y, j] pi[i, j]; P as in nashmp_preference_apply_* (ldP = 0: shared). */
+/* out[i, y] = sum_j P_i[y, j] pi[i, j]; P as in nashmp_preference_apply_* (ldP = 0: shared); out
+ * overlapping pi or P is NASHMP_ERR_OVERLAP, as there. */
 NASHMP_API int nashmp_cuda_preference_apply_f64(const double *P, int64_t ldP, const double *pi,
                                                 int64_t ldpi, int64_t batch, int64_t k,
                                                 double *out, int64_t ldo, void *stream);
