@@ -69,6 +69,7 @@ def set_num_threads(n: int) -> None:
         raise TypeError(f"n must be an integer, got {type(n).__name__}")
     if n > 4096:
         raise ValueError(f"n must be <= 4096 (or <= 0 for the default), got {n}")
+    n = max(int(n), 0)
     from ._backend import c_lib
     try:
         _, lib = c_lib()

@@ -126,7 +126,7 @@ def batch_of(P, k, batch_shapes):
 
 
 def as_beta(beta, bshape, *, allow_zero):
-    b = np.asarray(beta, dtype=np.float64) if not isinstance(beta, np.ndarray) else beta
+    b = np.asarray(beta)
     if b.dtype.kind not in "iuf":
         raise TypeError(f"beta must be a real scalar or array, got dtype {b.dtype}")
     b = b.astype(np.float64)

@@ -11,7 +11,7 @@ import numpy as np
 from . import _backend
 from ._games import as_beta, batch_of, check_preference, log_policy
 from ._kernels import kl, logsumexp, preference_apply, span
-from ._validation import as_float_array
+from ._validation import as_float_array, batch_shape_of, check_same_k
 from .operators import is_operator
 
 __all__ = ["exploitability", "duality_gap", "best_response", "fixed_point_residual",
@@ -25,6 +25,24 @@ def _g(P, pi, backend):
     return preference_apply(P.astype(np.float64), pi, backend=backend)
 
 
+# a log-policy's logsumexp may differ from 0 by this much (rounding, float32 storage)
+NORM_TOL = 1e-3
+
+
+def _check_normalized(lp, name):
+    """Every row of ``lp`` (no NaN or +inf) is a log-policy: logsumexp within NORM_TOL of 0."""
+    m = lp.max(axis=-1, keepdims=True)
+    if not np.isfinite(m).all():
+        raise ValueError(f"{name} must have a finite entry in every row (a policy), got a row "
+                         "of -inf")
+    with np.errstate(under="ignore"):
+        lse = m[..., 0] + np.log(np.exp(lp - m).sum(axis=-1))
+    bad = np.abs(lse) > NORM_TOL
+    if bad.any():
+        raise ValueError(f"{name} must be normalized (logsumexp over the last axis = 0, within "
+                         f"{NORM_TOL:g}), got logsumexp {float(lse[bad].flat[0]):.6g}")
+
+
 def _setup(P, log_pi, beta, ref, antisymmetrize, allow_zero=True):
     P = P if is_operator(P) else check_preference(P, antisymmetrize=antisymmetrize)
     k = P.shape[-1]
@@ -33,6 +51,7 @@ def _setup(P, log_pi, beta, ref, antisymmetrize, allow_zero=True):
         raise ValueError(f"log_pi must have {k} actions, got shape {lp.shape}")
     if np.isnan(lp).any() or np.isposinf(lp).any():
         raise ValueError("log_pi must not contain NaN or +inf")
+    _check_normalized(lp, "log_pi")
     lr = (np.full(k, -np.log(k)) if ref is None else
           log_policy(ref, "ref", k, full_support=True))
     bshape = batch_of(P, k, (lp.shape[:-1], lr.shape[:-1], np.shape(beta)))
@@ -99,9 +118,16 @@ def span_distance(log_p, log_q, *, backend="auto"):
     """``||log p - log q||_span``: span of the difference over the support both share.
 
     Positions where both are ``-inf`` are ignored; ``-inf`` in only one gives ``+inf``.
+    ``log_p`` and ``log_q`` have the same number of actions (last axis); leading dims
+    broadcast.
     """
     lp = as_float_array(log_p, "log_p").astype(np.float64)
     lq = as_float_array(log_q, "log_q").astype(np.float64)
+    check_same_k(lp.shape[-1], lq, "log_q")
+    batch_shape_of((("log_p", lp), ("log_q", lq)))
+    for name, a in (("log_p", lp), ("log_q", lq)):
+        if np.isnan(a).any() or np.isposinf(a).any():
+            raise ValueError(f"{name} must not contain NaN or +inf")
     both = np.isneginf(lp) & np.isneginf(lq)
     with np.errstate(invalid="ignore"):
         d = np.where(both, np.nan, lp - lq)

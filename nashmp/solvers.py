@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 
 from . import _backend
-from ._games import as_beta, batch_of, check_preference, log_policy, warn_resolution
+from ._games import (as_beta, batch_of, check_preference, exploitability_resolution,
+                     log_policy, warn_resolution)
 from ._methods import DEFAULT_ETA, METHOD_ID, METHODS, QUERIES_PER_ITER
 from .operators import PackedDense, PreferenceOperator
 
@@ -67,10 +68,32 @@ class SolveResult(dict):
         return f"SolveResult(\n{body}\n)"
 
 
+# iteration limits: queries per game (up to 4 per iteration, and prox_point's inner solves)
+# stay far inside int64, and the native loops take them as int64
+MAX_ITER = 2 ** 53
+
+
+def _real(v, name):
+    """A real number (Python or NumPy, not bool), NaN excluded, as a float."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if np.isnan(v):
+        raise ValueError(f"{name} must be a number, got nan")
+    return v
+
+
 def _eta_array(method, eta, beta):
     if eta is None:
         return np.vectorize(DEFAULT_ETA[method], otypes=[float])(beta)
-    e = np.broadcast_to(np.asarray(eta, dtype=np.float64), beta.shape)
+    e = np.asarray(eta)
+    if e.dtype.kind not in "iuf":
+        raise TypeError(f"eta must be a real scalar or array, got dtype {e.dtype}")
+    try:
+        e = np.broadcast_to(e.astype(np.float64), beta.shape)
+    except ValueError:
+        raise ValueError(f"eta of shape {e.shape} does not broadcast to the batch "
+                         f"{beta.shape}") from None
     if not np.isfinite(e).all() or (e <= 0).any():
         raise ValueError(f"eta must be finite and > 0, got {eta!r}")
     if method in ("omd", "omwu") and (e * beta > 1).any():
@@ -277,7 +300,7 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     init : array_like, shape (K,) or (..., K), optional
         Starting policy (probabilities); ``ref`` by default.
     max_iter : int
-        Iteration limit per game (prox_point: outer iterations).
+        Iteration limit per game (prox_point: outer iterations), at most ``2**53``.
     tol : float
         Stop a game when its exploitability is <= tol (checked every ``check_every``
         iterations); a converged game stops costing work and its result is final. A negative
@@ -298,8 +321,9 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     antisymmetrize : bool
         Use ``(P + 1 - P^T)/2`` instead of rejecting a non-antisymmetric ``P``.
     inner_tol : float, optional
-        prox_point only: exploitability tolerance of the inner Nash-MP solves
-        (default ``tol / 10``).
+        prox_point only: exploitability tolerance (>= 0) of the inner Nash-MP solves; by
+        default ``tol / 10``, and at least 4 times the inner exploitability's rounding error
+        (so with ``tol <= 0`` each prox step is still solved, to rounding).
 
     Returns
     -------
@@ -327,10 +351,14 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     for name, v, lo in (("max_iter", max_iter, 0), ("check_every", check_every, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or np.isnan(tol):
-        raise ValueError(f"tol must be a number, got {tol!r}")
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or \
+                not lo <= v <= MAX_ITER:
+            raise ValueError(f"{name} must be an integer in [{lo}, 2**53], got {v!r}")
+    tol = _real(tol, "tol")
+    if inner_tol is not None:
+        inner_tol = _real(inner_tol, "inner_tol")
+        if inner_tol < 0:
+            raise ValueError(f"inner_tol must be >= 0, got {inner_tol!r}")
     if callback is not None and not callable(callback):
         raise TypeError("callback must be callable")
     be = _backend.resolve(backend)
@@ -361,7 +389,7 @@ def solve(P, beta, *, ref=None, method="nash_mp", eta=None, init=None, max_iter=
     etas = _eta_array(method, eta, b)
     if method == "prox_point":
         return _prox_point(P, b, lr, l0, etas, bshape, k, max_iter=max_iter, tol=tol,
-                           inner_tol=tol / 10 if inner_tol is None else inner_tol,
+                           inner_tol=inner_tol,
                            check_every=check_every, backend=be, callback=callback,
                            history=history, pi_star=pi_star)
     B = int(np.prod(bshape, dtype=np.int64))
@@ -436,7 +464,12 @@ def _reported(method, l, state):
     if method != "sppo":
         return l
     from ._numpy_solvers import _normalize
-    return _normalize(state) if np.isfinite(state).any() else l
+    stepped = np.isfinite(state).any(axis=-1)       # a game that never stepped reports l
+    if stepped.all():
+        return _normalize(state)
+    out = np.array(l, dtype=np.float64)
+    out[stepped] = _normalize(state[stepped])
+    return out
 
 
 def _star(pi_star, bshape, k):
@@ -513,11 +546,17 @@ def _prox_point(P, b, lr, l0, etas, bshape, k, *, max_iter, tol, inner_tol, chec
         if not act.any():
             break
         z = (l + eb[..., None] * lrb) / (1.0 + eb[..., None])
-        ref_in = np.exp(z - np.logaddexp.reduce(z, axis=-1, keepdims=True))
+        lz = z - np.logaddexp.reduce(z, axis=-1, keepdims=True)
+        ref_in = np.exp(lz)
+        # by default tol / 10, and never below 4x the inner exploitability's rounding error
+        # (a stricter test could compare noise; with tol < 0 the outer loop still runs exactly
+        # max_iter steps, each prox step solved to rounding)
+        itol = inner_tol if inner_tol is not None else max(
+            tol / 10, 4.0 * exploitability_resolution(beta_in, lz))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             inner = solve(P, beta_in, ref=ref_in, init=np.exp(l), method="nash_mp",
-                          tol=inner_tol, check_every=check_every, backend=backend,
+                          tol=itol, check_every=check_every, backend=backend,
                           max_iter=100_000)
         newl = np.asarray(inner.log_policy, dtype=np.float64)
         l = np.where(act[..., None], newl, l)
@@ -537,7 +576,7 @@ def _prox_point(P, b, lr, l0, etas, bshape, k, *, max_iter, tol, inner_tol, chec
     conv = ex <= tol
     if status != 2:
         status = 0 if conv.all() else 1
-    if status == 1:
+    if status == 1 and tol >= 0:          # tol < 0 asks for exactly max_iter steps
         warnings.warn(f"nashmp.solve('prox_point') did not reach exploitability {tol:g} in "
                       f"{max_iter} outer iterations", RuntimeWarning, stacklevel=3)
     return _result("prox_point", backend, l.reshape(B, k), ex.reshape(-1), it.reshape(-1),
