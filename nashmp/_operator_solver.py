@@ -15,9 +15,15 @@ copied to the device once per operator; each prox step computes ``g`` into a flo
 buffer and normalizes it with ``exp`` in a second kernel) while the loop state stays on the host:
 one copy of the policies in and out per step, the same iterates and query counts as the CPU
 backends.
+
+A batched operator (:class:`~nashmp.operators.Dense` with batch dims, broadcast against the batch
+of ``ref``, ``init``, ``beta`` and ``eta``) serves the loop's ``(B, K)`` rows through
+:class:`_Games`: a step or check on a subset of the rows (games still running, or games sharing
+coefficients) queries an operator over those rows' games only, so converged games cost nothing.
 """
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 
@@ -25,6 +31,62 @@ import numpy as np
 
 from ._games import as_beta, log_policy, warn_resolution
 from ._methods import METHOD_ID, QUERIES_PER_ITER, TWO_STEP, coefficients
+
+
+def _take(op, games):
+    """``op`` restricted to its flat games ``games`` (an index array, repeats allowed, or a
+    slice): batch ``(n,)``, counters at 0, no re-check of the data."""
+    from .operators import Dense
+    if not isinstance(op, Dense):
+        raise TypeError(f"nashmp.solve: a batched {type(op).__name__} (batch_shape "
+                        f"{op.batch_shape}) cannot be restricted to a subset of its games; only "
+                        "Dense operators carry batch dims")
+    sub = copy.copy(op)
+    sub.P = np.ascontiguousarray(op.P.reshape(-1, op.K, op.K)[games])
+    sub.batch_shape = sub.P.shape[:1]
+    sub._cuda_cache = None
+    sub.reset_counts()
+    return sub
+
+
+class _Games:
+    """The operator for a subset ``rows`` (sorted, unique) of the loop's ``(B, K)`` rows.
+
+    An unbatched operator is shared by every row: itself. A batched one maps row r to its game
+    ``game[r]`` (its batch broadcast to the solve's, flattened): all rows are served by ``whole``
+    (the operator itself when its batch is already ``(B,)``, else a ``(B,)`` restriction: a
+    reshape of its data, or a copy when it is broadcast); a subset by a restriction to the rows'
+    games, cached until the set of iterated rows changes (``retire``). Queries made by
+    restrictions are added to the operator's counters (``sync``)."""
+
+    def __init__(self, op, bshape):
+        self.op, self.game, self.views, self.whole = op, None, {}, op
+        if op.batch_shape:
+            n = int(np.prod(op.batch_shape, dtype=np.int64))
+            self.game = np.broadcast_to(np.arange(n).reshape(op.batch_shape), bshape).reshape(-1)
+            if self.game.size != n:
+                self.whole = _take(op, self.game)
+            elif len(op.batch_shape) != 1:
+                self.whole = _take(op, slice(None))
+
+    def __call__(self, rows=None):
+        if self.game is None or rows is None or rows.size == self.game.size:
+            return self.whole
+        key = rows.tobytes()
+        if key not in self.views:
+            self.views[key] = _take(self.op, self.game[rows])
+        return self.views[key]
+
+    def sync(self):
+        for v in (self.whole, *self.views.values()):
+            if v is not self.op:
+                self.op.n_applications += v.n_applications
+                self.op.n_queries += v.n_queries
+                v.reset_counts()
+
+    def retire(self):
+        self.sync()
+        self.views.clear()
 
 
 def _exploitability(op, l, lr, beta, backend, q=None):
@@ -46,8 +108,9 @@ def _exploitability(op, l, lr, beta, backend, q=None):
 class _OpLoop:
     """State of the operator loop: iterates l (B, K), their exp, per-method state."""
 
-    def __init__(self, op, lr, l, beta, eta, method, backend):
+    def __init__(self, op, lr, l, beta, eta, method, backend, bshape):
         self.op, self.lr, self.l, self.beta, self.eta = op, lr, l, beta, eta
+        self.games, self._idx = _Games(op, bshape), None
         self.mid, self.be = METHOD_ID[method], backend
         self.pi = np.exp(l)
         self.state = None
@@ -59,22 +122,35 @@ class _OpLoop:
             self.q = np.empty((l.shape[0], 2 * op.r + 1))
             self.qok = np.zeros(l.shape[0], bool)
         if self.mid == 4:                                  # omwu: previous g, g(pi_0) at start
-            self.state = op.apply(self.pi, backend=backend).astype(np.float64)
+            self.state = self.games().apply(self.pi, backend=backend).astype(np.float64)
+            self.games.sync()
         elif self.mid == 6:                                # sppo: log of the summed iterates
             self.state = np.full(l.shape, -np.inf)
 
     def step(self, idx, it):
         """One iteration on the rows ``idx`` (games sharing coefficients are stepped together)."""
+        if self._idx is None or not np.array_equal(idx, self._idx):
+            self.games.retire()                    # games stopped: their restrictions go
+            self._idx = idx
         co = np.array([coefficients(self.mid, self.beta[i], self.eta[i], it[i]) for i in idx])
         _, first, inv = np.unique(co, axis=0, return_index=True, return_inverse=True)
         for grp, f in enumerate(first):
             rows = idx[np.asarray(inv).reshape(-1) == grp]
             a, b, c, s = (float(v) for v in co[f])
             self._rows(rows, a, b, c, s)
+        self.games.sync()
+
+    def exploitability(self, rows=None):
+        """Exploitability of the reported policies of ``rows`` (all when None)."""
+        sel = slice(None) if rows is None else rows
+        ex = _exploitability(self.games(rows), self.reported(rows), self.lr[sel], self.beta[sel],
+                             self.be, q=None if rows is None else self.moments(rows))
+        self.games.sync()
+        return ex
 
     def _rows(self, rows, a, b, c, s):
         from ._kernels import mirror_step
-        op, be, mid = self.op, self.be, self.mid
+        op, be, mid = self.games(rows), self.be, self.mid
         whole = rows.size == self.l.shape[0]
         l = self.l if whole else self.l[rows]
         lr = self.lr if whole else self.lr[rows]
@@ -134,7 +210,12 @@ class _OpLoop:
         if self.mid != 6:
             return l
         st = self.state if rows is None else self.state[rows]
-        return _normalize(st) if np.isfinite(st).any() else l
+        run = np.isfinite(st).any(axis=-1)          # games not stepped yet report their l
+        if run.all():
+            return _normalize(st)
+        rep = l.copy()
+        rep[run] = _normalize(st[run])
+        return rep
 
 
 def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_every, backend,
@@ -156,7 +237,7 @@ def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_eve
     etas = S._eta_array(method, eta, b)
     if method == "prox_point":
         return S._prox_point(op, b, lr, l0, etas, bshape, k, max_iter=max_iter, tol=tol,
-                             inner_tol=tol / 10 if inner_tol is None else inner_tol,
+                             inner_tol=inner_tol,
                              check_every=check_every, backend=backend, callback=callback,
                              history=history, pi_star=pi_star)
     B = int(np.prod(bshape, dtype=np.int64))
@@ -164,11 +245,11 @@ def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_eve
     l = np.array(np.broadcast_to(l0, bshape + (k,)).reshape(B, k), dtype=np.float64, order="C")
     beta_r = np.ascontiguousarray(b.reshape(B))
     eta_r = np.ascontiguousarray(etas.reshape(B))
-    loop = _OpLoop(op, LR, l, beta_r, eta_r, method, backend)
+    loop = _OpLoop(op, LR, l, beta_r, eta_r, method, backend, bshape)
     it = np.zeros(B, np.int64)
     nq = np.zeros(B, np.int64)
     qpi = QUERIES_PER_ITER[method]
-    ex = _exploitability(op, loop.reported(), LR, beta_r, backend)
+    ex = loop.exploitability()
     active = np.ones(B, bool)
     if tol >= 0:
         active[ex <= tol] = False
@@ -187,8 +268,7 @@ def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_eve
             it[idx] += 1
             nq[idx] += qpi
         done += n
-        ex[idx] = _exploitability(op, loop.reported(idx), LR[idx], beta_r[idx], backend,
-                                  q=loop.moments(idx))
+        ex[idx] = loop.exploitability(idx)
         if tol >= 0:
             active[idx[ex[idx] <= tol]] = False
         if bar is not None:
@@ -204,6 +284,7 @@ def solve_operator(op, beta, *, ref, method, eta, init, max_iter, tol, check_eve
             except StopIteration:
                 status = 2
                 break
+    loop.games.retire()
     if bar is not None:
         bar.close()
     conv = ex <= tol
