@@ -29,6 +29,7 @@ query per policy, the paper's unit); :meth:`~PreferenceOperator.reset_counts` cl
 """
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -440,10 +441,51 @@ class Dense(PreferenceOperator):
         g = preference_apply(P if P.shape[0] > 1 else P[0], pi2d, backend=backend)
         return np.asarray(g, dtype=np.float64).reshape(-1, self.K)
 
+    def _per_row(self, pi):
+        """This operator, or, when the policies ``pi`` broadcast against several matrices
+        (batch dims other than the operator's), a copy holding one matrix per broadcast row
+        (counters at 0): the row kernels and the CUDA operator take one matrix per row or one
+        shared matrix."""
+        m = int(np.prod(self.batch_shape, dtype=np.int64))
+        try:
+            bshape = np.broadcast_shapes(self.batch_shape, np.shape(pi)[:-1])
+        except ValueError:
+            return self                      # the base methods report it
+        if m <= 1 or bshape == self.batch_shape:
+            return self
+        games = np.broadcast_to(np.arange(m).reshape(self.batch_shape), bshape).reshape(-1)
+        op = copy.copy(self)
+        op.P = self.P.reshape(-1, self.K, self.K)[games].reshape(bshape + (self.K, self.K))
+        op.batch_shape = tuple(bshape)
+        op._cuda_cache = None
+        op.reset_counts()
+        return op
+
+    def _count(self, op):
+        if op is not self:
+            self.n_applications += op.n_applications
+            self.n_queries += op.n_queries
+
+    def mirror_step(self, log_pi, log_ref, pi_for_g, a, b, c, *, out=None, pi_out=None,
+                    backend="auto"):
+        op = self._per_row(pi_for_g)
+        if op is not self:
+            res = op.mirror_step(log_pi, log_ref, pi_for_g, a, b, c, out=out, pi_out=pi_out,
+                                 backend=backend)
+            self._count(op)
+            return res
+        return super().mirror_step(log_pi, log_ref, pi_for_g, a, b, c, out=out, pi_out=pi_out,
+                                   backend=backend)
+
     def apply(self, pi, *, out=None, backend="auto"):
         from ._kernels import preference_apply
         be = self._backend(backend)
         if be == "cuda":                     # P stays on the device between calls
+            op = self._per_row(pi)
+            if op is not self:
+                res = op.apply(pi, out=out, backend=be)
+                self._count(op)
+                return res
             return super().apply(pi, out=out, backend=be)
         pi = as_float_array(pi, "pi")
         if not np.isfinite(pi).all():

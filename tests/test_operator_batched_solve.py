@@ -173,3 +173,26 @@ def test_stop_iteration_and_float32():
         ri = _solve(nashmp.Dense(P32[i]), b, tol=1e-5, check_every=2, backend=BACKENDS[0])
         np.testing.assert_allclose(r32.log_policy[i], ri.log_policy, atol=1e-6, rtol=0)
         assert r32.nit[i] == ri.nit
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("pshape", [(2, 3), (2, 1), ()], ids=["2x3", "2x1", "one"])
+def test_dense_mirror_step_policies_broadcast_against_the_matrices(backend, pshape):
+    """Dense(P of shape (3, K, K)).mirror_step with policies of batch (2, 3), (2, 1) or () (they
+    broadcast to (2, 3) or (3,)): each row steps with its own matrix, as the kernels' apply
+    then mirror_step give (batch (2, 3) raised 'do not broadcast'); one query per row."""
+    Pb = _games(3)
+    K = Pb.shape[-1]
+    rng = np.random.default_rng(8)
+    pi = rng.dirichlet(np.ones(K), pshape)
+    lr = np.log(rng.dirichlet(np.ones(K), pshape))
+    op = nashmp.Dense(Pb)
+    got = op.mirror_step(np.log(pi), lr, pi, 0.6, 0.3, 2.0, backend=backend)
+    bshape = np.broadcast_shapes((3,), pshape)
+    g = np.einsum("...ij,...j->...i", np.broadcast_to(Pb, bshape + (K, K)),
+                  np.broadcast_to(pi, bshape + (K,)))
+    z = 0.6 * np.log(pi) + 0.3 * lr + 2.0 * g
+    want = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    assert got.shape == bshape + (K,)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert op.n_queries == int(np.prod(bshape))

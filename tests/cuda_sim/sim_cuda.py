@@ -316,11 +316,15 @@ def test_operator_cuda_errors():
     pi2 = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
     _close(dense.apply(pi2, backend="cuda"), np.einsum("bij,bj->bi", dense.P, pi2), F64,
            "batched Dense")
-    with pytest.raises(ValueError, match="batch dimensions"):   # 3 x 2 policies, 2 games
-        dense.apply(np.ones((3, 2, 3)) / 3, backend="cuda")
-    with pytest.raises(ValueError, match="batch dimensions"):
-        dense.mirror_step(np.zeros((3, 2, 3)), None, np.ones((3, 2, 3)) / 3, 1.0, 0.0, 1.0,
-                          backend="cuda")
+    # 3 x 2 policies, 2 games: one matrix per broadcast row, as on the CPU backends
+    pi32 = np.broadcast_to(pi2, (3, 2, 3))
+    g32 = np.einsum("bij,abj->abi", dense.P, pi32)
+    _close(dense.apply(pi32, backend="cuda"), g32, F64, "Dense, policies broadcast")
+    _close(dense.mirror_step(np.zeros((3, 2, 3)), None, pi32, 1.0, 0.0, 1.0, backend="cuda"),
+           g32 - np.log(np.exp(g32).sum(axis=-1, keepdims=True)), F64,
+           "Dense step, policies broadcast")
+    with pytest.raises(ValueError, match="batch dimensions"):   # 4 policies, 2 games
+        dense.apply(np.ones((4, 3)) / 3, backend="cuda")
 
 
 @pytest.mark.parametrize("kind", ["lowrank", "bradley_terry", "packed"])
