@@ -10,7 +10,7 @@ from . import _backend
 from ._games import (as_beta, batch_of, check_preference, exploitability_resolution,
                      log_policy, warn_resolution)
 from ._methods import DEFAULT_ETA, METHOD_ID, METHODS, QUERIES_PER_ITER
-from .operators import PackedDense, PreferenceOperator
+from .operators import PackedDense, PreferenceOperator, is_operator
 
 __all__ = ["solve", "SolveResult"]
 
@@ -522,6 +522,23 @@ def _result(method, be, l, ex, it, nq, b, etas, tol, bshape, status, hist, dtype
         eta=shape(np.array(etas)), history=hist.arrays(bshape) if hist is not None else None)
 
 
+def _games_of(P, bshape, idx):
+    """The preference game(s) of the flat games ``idx`` of the batch ``bshape``: ``P`` itself
+    when it is shared (or every game is taken), else its matrices for those games (an array, or
+    a restricted copy of a batched Dense operator)."""
+    B = int(np.prod(bshape, dtype=np.int64))
+    own = P.batch_shape if is_operator(P) else P.shape[:-2]
+    m = int(np.prod(own, dtype=np.int64))
+    if m <= 1 or idx.size == B:
+        return P
+    games = np.broadcast_to(np.arange(m).reshape(own), bshape).reshape(-1)[idx]
+    if is_operator(P):
+        from ._operator_solver import _take
+        return _take(P, games)
+    k = P.shape[-1]
+    return P.reshape(-1, k, k)[games]
+
+
 def _prox_point(P, b, lr, l0, etas, bshape, k, *, max_iter, tol, inner_tol, check_every,
                 backend, callback, history, pi_star):
     """Proximal point: each outer step solves the game with coefficient beta + 1/eta and
@@ -553,14 +570,20 @@ def _prox_point(P, b, lr, l0, etas, bshape, k, *, max_iter, tol, inner_tol, chec
         # max_iter steps, each prox step solved to rounding)
         itol = inner_tol if inner_tol is not None else max(
             tol / 10, 4.0 * exploitability_resolution(beta_in, lz))
+        idx = np.flatnonzero(act.reshape(-1))        # only the games still running
+        Pin = _games_of(P, bshape, idx)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            inner = solve(P, beta_in, ref=ref_in, init=np.exp(l), method="nash_mp",
-                          tol=itol, check_every=check_every, backend=backend,
-                          max_iter=100_000)
-        newl = np.asarray(inner.log_policy, dtype=np.float64)
-        l = np.where(act[..., None], newl, l)
-        nq = nq + np.where(act, inner.n_queries, 0)
+            inner = solve(Pin, beta_in.reshape(-1)[idx], ref=ref_in.reshape(B, k)[idx],
+                          init=np.exp(l.reshape(B, k)[idx]), method="nash_mp", tol=itol,
+                          check_every=check_every, backend=backend, max_iter=100_000)
+        if Pin is not P and is_operator(P):         # queries of a restriction: P's
+            P.n_applications += Pin.n_applications
+            P.n_queries += Pin.n_queries
+        l = l.copy()
+        l.reshape(B, k)[idx] = np.asarray(inner.log_policy, dtype=np.float64).reshape(-1, k)
+        nq = nq.copy()
+        nq.reshape(-1)[idx] += np.asarray(inner.n_queries).reshape(-1)
         it = it + act
         ex = np.asarray(expl_fn(P, l, b, ref=np.exp(lrb), backend=backend))
         if hist is not None:

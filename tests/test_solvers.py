@@ -708,3 +708,31 @@ def test_preference_check_reports_nonfinite(value, where):
 def test_sppo_accepts_beta_zero():
     r = solve_quiet(cyclic_game(3), 0.0, method="sppo", max_iter=200)
     np.testing.assert_allclose(r.policy, np.ones(3) / 3, atol=1e-2)
+
+
+@pytest.mark.parametrize("backend", SOLVER_BACKENDS)
+def test_prox_point_inner_solves_only_running_games(backend, monkeypatch):
+    """A batched prox_point solves the prox steps of the games still running only (a converged
+    game stops costing work): with games converging after 0, 10 and 11 steps, the inner solves
+    take 2 games 10 times, then 1; each game as solved alone."""
+    from nashmp import solvers as S
+    Pb = np.stack([np.full((6, 6), 0.5), random_game(6, 1, 1.0), random_game(6, 2, 3.0)])
+    sizes = []
+    real = S.solve
+
+    def spy(P, beta, **kw):
+        if kw.get("method") == "nash_mp":
+            sizes.append(np.size(beta))
+        return real(P, beta, **kw)
+    monkeypatch.setattr(S, "solve", spy)
+    r = nashmp.solve(Pb, 0.1, method="prox_point", backend=backend)
+    got = list(sizes)
+    assert r.success
+    alone = [real(P, 0.1, method="prox_point", backend=backend) for P in Pb]
+    assert r.nit.tolist() == [a.nit for a in alone]
+    assert r.n_queries.tolist() == [a.n_queries for a in alone]
+    last = max(r.nit)
+    assert got == [int((r.nit > s).sum()) for s in range(last)]
+    assert got[0] == 2 and got[-1] == 1
+    for i in range(3):
+        np.testing.assert_allclose(r.log_policy[i], alone[i].log_policy, rtol=0, atol=1e-12)
