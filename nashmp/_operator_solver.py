@@ -23,7 +23,6 @@ coefficients) queries an operator over those rows' games only, so converged game
 """
 from __future__ import annotations
 
-import copy
 import time
 import warnings
 
@@ -31,22 +30,7 @@ import numpy as np
 
 from ._games import as_beta, log_policy, warn_resolution
 from ._methods import METHOD_ID, QUERIES_PER_ITER, TWO_STEP, coefficients
-
-
-def _take(op, games):
-    """``op`` restricted to its flat games ``games`` (an index array, repeats allowed, or a
-    slice): batch ``(n,)``, counters at 0, no re-check of the data."""
-    from .operators import Dense
-    if not isinstance(op, Dense):
-        raise TypeError(f"nashmp.solve: a batched {type(op).__name__} (batch_shape "
-                        f"{op.batch_shape}) cannot be restricted to a subset of its games; only "
-                        "Dense operators carry batch dims")
-    sub = copy.copy(op)
-    sub.P = np.ascontiguousarray(op.P.reshape(-1, op.K, op.K)[games])
-    sub.batch_shape = sub.P.shape[:1]
-    sub._cuda_cache = None
-    sub.reset_counts()
-    return sub
+from .operators import broadcast_games
 
 
 class _Games:
@@ -63,18 +47,18 @@ class _Games:
         self.op, self.game, self.views, self.whole = op, None, {}, op
         if op.batch_shape:
             n = int(np.prod(op.batch_shape, dtype=np.int64))
-            self.game = np.broadcast_to(np.arange(n).reshape(op.batch_shape), bshape).reshape(-1)
+            self.game = broadcast_games(op.batch_shape, bshape)
             if self.game.size != n:
-                self.whole = _take(op, self.game)
+                self.whole = op._take(self.game)
             elif len(op.batch_shape) != 1:
-                self.whole = _take(op, slice(None))
+                self.whole = op._take(slice(None))
 
     def __call__(self, rows=None):
         if self.game is None or rows is None or rows.size == self.game.size:
             return self.whole
         key = rows.tobytes()
         if key not in self.views:
-            self.views[key] = _take(self.op, self.game[rows])
+            self.views[key] = self.op._take(self.game[rows])
         return self.views[key]
 
     def sync(self):

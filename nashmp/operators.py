@@ -99,6 +99,13 @@ def as_operator(P, *, antisymmetrize=False):
     return P if is_operator(P) else Dense(P, antisymmetrize=antisymmetrize)
 
 
+def broadcast_games(batch_shape, bshape):
+    """The flat index, in a batch of games ``batch_shape``, of the game each row of the broadcast
+    batch ``bshape`` (flattened) uses."""
+    m = int(np.prod(batch_shape, dtype=np.int64))
+    return np.broadcast_to(np.arange(m).reshape(batch_shape), bshape).reshape(-1)
+
+
 class PreferenceOperator:
     """Protocol (and base class) of a preference operator ``g(pi) = P pi``.
 
@@ -151,6 +158,14 @@ class PreferenceOperator:
         """Clear ``n_applications`` and ``n_queries``."""
         self.n_applications = 0
         self.n_queries = 0
+
+    def _take(self, games, shape=None):
+        """This operator restricted to its flat games ``games`` (index array, repeats allowed),
+        as batch ``shape`` (default ``(len(games),)``): counters at 0, the data not re-checked.
+        Only :class:`Dense` carries batch dims."""
+        raise TypeError(f"a batched {type(self).__name__} (batch_shape {self.batch_shape}) cannot "
+                        "be restricted to a subset of its games; only Dense operators carry batch "
+                        "dims")
 
     def __repr__(self):
         return f"{type(self).__name__}(K={self.K}, dtype={self.dtype.name}" + \
@@ -453,10 +468,13 @@ class Dense(PreferenceOperator):
             return self                      # the base methods report it
         if m <= 1 or bshape == self.batch_shape:
             return self
-        games = np.broadcast_to(np.arange(m).reshape(self.batch_shape), bshape).reshape(-1)
+        return self._take(broadcast_games(self.batch_shape, bshape), bshape)
+
+    def _take(self, games, shape=None):
         op = copy.copy(self)
-        op.P = self.P.reshape(-1, self.K, self.K)[games].reshape(bshape + (self.K, self.K))
-        op.batch_shape = tuple(bshape)
+        P = self.P.reshape(-1, self.K, self.K)[games]
+        op.P = P if shape is None else P.reshape(tuple(shape) + (self.K, self.K))
+        op.batch_shape = op.P.shape[:-2]
         op._cuda_cache = None
         op.reset_counts()
         return op

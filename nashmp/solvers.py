@@ -10,7 +10,7 @@ from . import _backend
 from ._games import (as_beta, batch_of, check_preference, exploitability_resolution,
                      log_policy, warn_resolution)
 from ._methods import DEFAULT_ETA, METHOD_ID, METHODS, QUERIES_PER_ITER
-from .operators import PackedDense, PreferenceOperator, is_operator
+from .operators import PackedDense, PreferenceOperator, broadcast_games, is_operator
 
 __all__ = ["solve", "SolveResult"]
 
@@ -531,10 +531,9 @@ def _games_of(P, bshape, idx):
     m = int(np.prod(own, dtype=np.int64))
     if m <= 1 or idx.size == B:
         return P
-    games = np.broadcast_to(np.arange(m).reshape(own), bshape).reshape(-1)[idx]
+    games = broadcast_games(own, bshape)[idx]
     if is_operator(P):
-        from ._operator_solver import _take
-        return _take(P, games)
+        return P._take(games)
     k = P.shape[-1]
     return P.reshape(-1, k, k)[games]
 
