@@ -133,12 +133,14 @@ def _fast_c(backend, x, *others):
     never goes to CUDA, so callers test this before ``_on_cuda``."""
     if type(x) is not np.ndarray or not x.flags.c_contiguous or not x.size or not x.ndim:
         return None
+    if backend != "c" and _backend.resolve(backend) != "c":
+        return None                      # (before c_lib: a build without the extension)
     if not _FB_TYPES:
         ffi = _backend.c_lib()[0]
         _FB_TYPES.update(d=ffi.typeof("double[]"), f=ffi.typeof("float[]"))
     dt = x.dtype
     t = _FB_TYPES.get(dt.char)
-    if t is None or (backend != "c" and _backend.resolve(backend) != "c"):
+    if t is None:
         return None
     for o in others:
         if (type(o) is not np.ndarray or o.dtype is not dt or o.shape != x.shape

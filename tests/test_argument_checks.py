@@ -1,6 +1,7 @@
 """Argument checks of nashmp.solve and the metrics at their edges: iteration limits near int64,
 number types, prox_point with tol <= 0, log-policies that are not distributions, span_distance
-inputs, set_num_threads out of range."""
+inputs, set_num_threads out of range; the Numba and NumPy backends of a build without the C
+extension."""
 import warnings
 
 import numpy as np
@@ -193,3 +194,30 @@ def test_sppo_batch_with_a_game_solved_at_start(backend):
     for i in range(2):
         np.testing.assert_allclose(r.log_policy[i], alone[i].log_policy, rtol=0, atol=1e-12)
     np.testing.assert_allclose(r.log_policy[0], np.full(4, -np.log(4)), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy", "auto"])
+def test_kernels_and_solve_without_the_c_extension(backend, monkeypatch):
+    """Without the C extension (c_lib raising ImportError, as in a build that has none) the
+    kernels, metrics and solvers run on Numba or NumPy: the kernels' C fast path used to ask
+    for the extension before looking at the backend, so every call failed there."""
+    import nashmp._backend as B
+    import nashmp._kernels as Kn
+    if backend == "numba" and not B.is_available("numba"):
+        pytest.skip("numba unavailable")
+
+    def no_c():
+        raise ImportError("the nashmp C extension is not available (test)")
+    monkeypatch.setattr(B, "c_lib", no_c)
+    monkeypatch.setattr(B, "_available_cache", set())
+    monkeypatch.setattr(B, "_resolved_auto", None)
+    monkeypatch.setattr(Kn, "_FB_TYPES", {})
+    assert not B.is_available("c") and B.resolve("auto") != "c"
+    x = np.random.default_rng(2).standard_normal((3, 7))
+    m = x.max(axis=1)
+    np.testing.assert_allclose(nashmp.logsumexp(x, backend=backend),
+                               m + np.log(np.exp(x - m[:, None]).sum(axis=1)), rtol=1e-14)
+    P = game(6, 9)
+    r = nashmp.solve(P, 0.1, method="prox_point", backend=backend)
+    assert r.success and r.backend != "c"
+    assert float(nashmp.exploitability(P, r.log_policy, 0.1, backend=backend)) <= 1e-8
