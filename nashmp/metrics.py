@@ -31,12 +31,10 @@ NORM_TOL = 1e-3
 
 def _check_normalized(lp, name):
     """Every row of ``lp`` (no NaN or +inf) is a log-policy: logsumexp within NORM_TOL of 0."""
-    m = lp.max(axis=-1, keepdims=True)
-    if not np.isfinite(m).all():
+    lse = np.asarray(logsumexp(lp))
+    if not np.isfinite(lse).all():
         raise ValueError(f"{name} must have a finite entry in every row (a policy), got a row "
                          "of -inf")
-    with np.errstate(under="ignore"):
-        lse = m[..., 0] + np.log(np.exp(lp - m).sum(axis=-1))
     bad = np.abs(lse) > NORM_TOL
     if bad.any():
         raise ValueError(f"{name} must be normalized (logsumexp over the last axis = 0, within "
