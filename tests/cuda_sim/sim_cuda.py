@@ -146,6 +146,25 @@ def test_embedding_apply(dt):
     _close(got, pi.astype(np.float64) @ Pd.T, dt, "embedding_apply")
 
 
+def test_device_out_overlapping_inputs(dt):
+    """out= sharing device memory with an input (in place, shifted rows, the policy of a product):
+    each kernel writes a fresh device array and then copies it to out, so the values are those of
+    separate arrays."""
+    rng = np.random.default_rng(16)
+    x = _logits(rng, (3, 9), dt)
+    dx = cuda.to_device(x)
+    assert nashmp.log_softmax(dx, out=dx, backend="cuda") is dx
+    _close(dx.copy_to_host(), ref.log_softmax(x), dt, "device log_softmax in place")
+    db = cuda.to_device(np.concatenate([x, x[:1]]))
+    nashmp.softmax(db[:3], out=db[1:], backend="cuda")              # row r written to row r + 1
+    _close(db.copy_to_host()[1:], ref.softmax(x), dt, "device softmax, out shifted by one row")
+    P = rng.random((9, 9)).astype(dt)
+    pi = ref.softmax(x).astype(dt)
+    dpi = cuda.to_device(pi)
+    nashmp.preference_apply(cuda.to_device(P), dpi, out=dpi, backend="cuda")
+    _close(dpi.copy_to_host(), ref.preference_apply(P, pi), dt, "device preference_apply out=pi")
+
+
 def test_device_arrays_zero_copy_and_out(dt):
     rng = np.random.default_rng(6)
     x = _logits(rng, (3, 9), dt)
