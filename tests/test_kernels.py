@@ -174,6 +174,25 @@ def test_preference_apply_matches_reference(shared, K, bshape, backend, dtype, r
     assert_dot_close(got, want, scale, dtype, what="preference_apply vs einsum")
 
 
+@pytest.mark.parametrize("K", (1, 7, 8, 9, 67, 130))
+def test_preference_apply_same_bits_for_every_grouping(K, backend, dtype, rng):
+    """One game, a P shared by 9 games (4 per pass, then single ones) and one P per game give
+    the same value for every output (the kernels share the lane order; 64-row blocks of 4 rows
+    and then single rows), bit for bit. Not NumPy: its matmul picks gemv or gemm by shape."""
+    if backend == "numpy":
+        pytest.skip("NumPy's matmul rounds differently for one and several vectors")
+    P = rng.random((K, K)).astype(dtype)
+    pi = rng.random((9, K)).astype(dtype)
+    shared = nashmp.preference_apply(P, pi, backend=backend)
+    own = nashmp.preference_apply(np.broadcast_to(P, (9, K, K)).copy(), pi, backend=backend)
+    single = np.stack([nashmp.preference_apply(P, pi[i], backend=backend) for i in range(9)])
+    np.testing.assert_array_equal(shared, single)
+    np.testing.assert_array_equal(own, single)
+    want = f64(pi) @ f64(P).T
+    assert_dot_close(single, want, f64(np.abs(pi)) @ f64(np.abs(P)).T, dtype,
+                     what="preference_apply vs float64 matmul")
+
+
 @pytest.mark.parametrize("K", (3, 41, 1271))
 @pytest.mark.parametrize("name", ("logsumexp", "log_softmax", "softmax", "kl", "mirror_step",
                                   "span"))

@@ -5,52 +5,79 @@
  * whatever the blocking or thread count.
  */
 
-NASHMP_INLINE double SFX(dot1)(const T *NASHMP_RESTRICT a, const T *NASHMP_RESTRICT b, int64_t k)
+#ifdef NASHMP_VEXT
+/* p[0..8) as doubles, lanes 0-3 and 4-7 */
+NASHMP_INLINE void SFX(ld8)(const T *p, nashmp_v4d *lo, nashmp_v4d *hi)
 {
-    double s[NASHMP_DOT_LANES];
-    int64_t j = 0;
-    int l;
-    for (l = 0; l < NASHMP_DOT_LANES; l++)
-        s[l] = 0.0;
-    for (; j + NASHMP_DOT_LANES <= k; j += NASHMP_DOT_LANES)
-        for (l = 0; l < NASHMP_DOT_LANES; l++)
-            s[l] += (double)a[j + l] * (double)b[j + l];
-    for (; j < k; j++)
-        s[j % NASHMP_DOT_LANES] += (double)a[j] * (double)b[j];
-    return NASHMP_DOT_COMBINE(s);
-}
-
-/* Four dot products sharing the row a: each a[j] is loaded once for four games. */
-NASHMP_INLINE void SFX(dot4)(const T *NASHMP_RESTRICT a, const T *NASHMP_RESTRICT b0,
-                             const T *NASHMP_RESTRICT b1, const T *NASHMP_RESTRICT b2,
-                             const T *NASHMP_RESTRICT b3, int64_t k, double r[4])
-{
-    double s0[NASHMP_DOT_LANES], s1[NASHMP_DOT_LANES], s2[NASHMP_DOT_LANES],
-        s3[NASHMP_DOT_LANES];
-    int64_t j = 0;
-    int l;
-    for (l = 0; l < NASHMP_DOT_LANES; l++)
-        s0[l] = s1[l] = s2[l] = s3[l] = 0.0;
-    for (; j + NASHMP_DOT_LANES <= k; j += NASHMP_DOT_LANES)
-        for (l = 0; l < NASHMP_DOT_LANES; l++) {
-            double av = (double)a[j + l];
-            s0[l] += av * (double)b0[j + l];
-            s1[l] += av * (double)b1[j + l];
-            s2[l] += av * (double)b2[j + l];
-            s3[l] += av * (double)b3[j + l];
-        }
-    for (; j < k; j++) {
-        double av = (double)a[j];
-        int l2 = (int)(j % NASHMP_DOT_LANES);
-        s0[l2] += av * (double)b0[j];
-        s1[l2] += av * (double)b1[j];
-        s2[l2] += av * (double)b2[j];
-        s3[l2] += av * (double)b3[j];
+    if (sizeof(T) == sizeof(float)) { /* one 8-lane convert */
+        nashmp_v8f f;
+        nashmp_v8d d;
+        memcpy(&f, p, sizeof f);
+        d = __builtin_convertvector(f, nashmp_v8d);
+        memcpy(lo, &d, sizeof *lo);
+        memcpy(hi, (const char *)&d + sizeof *lo, sizeof *hi);
+    } else {
+        memcpy(lo, p, sizeof *lo);
+        memcpy(hi, p + 4, sizeof *hi);
     }
-    r[0] = NASHMP_DOT_COMBINE(s0);
-    r[1] = NASHMP_DOT_COMBINE(s1);
-    r[2] = NASHMP_DOT_COMBINE(s2);
-    r[3] = NASHMP_DOT_COMBINE(s3);
+}
+/* p[0..n) (0 < n < 8) the same way, zeros in the other lanes (nothing past n is read) */
+NASHMP_INLINE void SFX(ldn)(const T *p, int64_t n, nashmp_v4d *lo, nashmp_v4d *hi)
+{
+    double e[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int64_t l;
+    for (l = 0; l < n; l++)
+        e[l] = (double)p[l];
+    memcpy(lo, e, sizeof *lo);
+    memcpy(hi, e + 4, sizeof *hi);
+}
+#endif
+
+/* r[q] = a[q] . b[q] for the nq (1 or 4, a constant where inlined) pairs; one row with four
+ * games (the a[q] the same row: its values are loaded once) or four rows with one game (the
+ * b[q] the same; four independent chains, where one row runs at the FMA latency). Each in
+ * NASHMP_DOT_LANES = 8 lanes: lane l sums the terms j = l mod 8 in increasing j, in vectors of
+ * 4 lanes (the last k mod 8 columns as one zero-padded step), then NASHMP_DOT_COMBINE. */
+NASHMP_INLINE void SFX(dotq)(const T *const *a, const T *const *b, int nq, int64_t k, double *r)
+{
+#ifdef NASHMP_VEXT
+    nashmp_v4d lo[4], hi[4], al, ah, bl, bh;
+    int64_t j = 0;
+    int q;
+    for (q = 0; q < nq; q++)
+        lo[q] = hi[q] = (nashmp_v4d){0.0, 0.0, 0.0, 0.0};
+    for (; j + NASHMP_DOT_LANES <= k; j += NASHMP_DOT_LANES)
+        _Pragma("GCC unroll 4") for (q = 0; q < nq; q++)
+        {
+            SFX(ld8)(a[q] + j, &al, &ah);
+            SFX(ld8)(b[q] + j, &bl, &bh);
+            lo[q] += al * bl;
+            hi[q] += ah * bh;
+        }
+    if (j < k)
+        _Pragma("GCC unroll 4") for (q = 0; q < nq; q++)
+        {
+            SFX(ldn)(a[q] + j, k - j, &al, &ah);
+            SFX(ldn)(b[q] + j, k - j, &bl, &bh);
+            lo[q] += al * bl;
+            hi[q] += ah * bh;
+        }
+    for (q = 0; q < nq; q++) {
+        const nashmp_v4d t = lo[q] + hi[q]; /* s_l + s_{l+4} */
+        r[q] = (t[0] + t[1]) + (t[2] + t[3]);
+    }
+#else
+    double s[NASHMP_DOT_LANES];
+    int64_t j;
+    int l, q;
+    for (q = 0; q < nq; q++) {
+        for (l = 0; l < NASHMP_DOT_LANES; l++)
+            s[l] = 0.0;
+        for (j = 0; j < k; j++)
+            s[j % NASHMP_DOT_LANES] += (double)a[q][j] * (double)b[q][j];
+        r[q] = NASHMP_DOT_COMBINE(s);
+    }
+#endif
 }
 
 /* Per-game (or single) P: work items are (game, block of NASHMP_PA_ROWS output rows). */
@@ -64,8 +91,21 @@ NASHMP_HOT static int SFX(pa_items)(const T *P, int64_t ldP, const T *pi, int64_
         int64_t y1 = y0 + NASHMP_PA_ROWS < k ? y0 + NASHMP_PA_ROWS : k;
         const T *Pg = P + g * ldP, *pig = pi + g * ldpi;
         T *og = out + g * ldo;
-        for (y = y0; y < y1; y++) {
-            double v = SFX(dot1)(Pg + y * k, pig, k);
+        for (y = y0; y + 4 <= y1; y += 4) { /* four rows at a time */
+            const T *a[4] = {Pg + y * k, Pg + (y + 1) * k, Pg + (y + 2) * k, Pg + (y + 3) * k};
+            const T *b[4] = {pig, pig, pig, pig};
+            double v[4];
+            int q;
+            SFX(dotq)(a, b, 4, k, v);
+            for (q = 0; q < 4; q++) {
+                bad |= !(fabs(v[q]) < NASHMP_INF_F64);
+                og[y + q] = (T)v[q];
+            }
+        }
+        for (; y < y1; y++) {
+            const T *a = Pg + y * k;
+            double v;
+            SFX(dotq)(&a, &pig, 1, k, &v);
             bad |= !(fabs(v) < NASHMP_INF_F64);
             og[y] = (T)v;
         }
@@ -85,11 +125,13 @@ NASHMP_HOT static int SFX(pa_shared)(const T *P, const T *pi, int64_t ldpi, int6
         int64_t y0 = (it / ngb) * yt, g = (it % ngb) * 4;
         int64_t y1 = y0 + yt < k ? y0 + yt : k;
         if (g + 4 <= batch) {
-            const T *b0 = pi + g * ldpi, *b1 = b0 + ldpi, *b2 = b1 + ldpi, *b3 = b2 + ldpi;
+            const T *b[4] = {pi + g * ldpi, pi + (g + 1) * ldpi, pi + (g + 2) * ldpi,
+                             pi + (g + 3) * ldpi};
             for (y = y0; y < y1; y++) {
+                const T *a[4] = {P + y * k, P + y * k, P + y * k, P + y * k};
                 double r[4];
                 int q;
-                SFX(dot4)(P + y * k, b0, b1, b2, b3, k, r);
+                SFX(dotq)(a, b, 4, k, r);
                 for (q = 0; q < 4; q++) {
                     bad |= !(fabs(r[q]) < NASHMP_INF_F64);
                     out[(g + q) * ldo + y] = (T)r[q];
@@ -99,7 +141,9 @@ NASHMP_HOT static int SFX(pa_shared)(const T *P, const T *pi, int64_t ldpi, int6
             int64_t gg;
             for (gg = g; gg < batch; gg++)
                 for (y = y0; y < y1; y++) {
-                    double v = SFX(dot1)(P + y * k, pi + gg * ldpi, k);
+                    const T *a = P + y * k, *b = pi + gg * ldpi;
+                    double v;
+                    SFX(dotq)(&a, &b, 1, k, &v);
                     bad |= !(fabs(v) < NASHMP_INF_F64);
                     out[gg * ldo + y] = (T)v;
                 }
