@@ -193,6 +193,19 @@ def test_preference_apply_same_bits_for_every_grouping(K, backend, dtype, rng):
                      what="preference_apply vs float64 matmul")
 
 
+def test_preference_apply_same_bits_beyond_cache(backend, rng):
+    """256 games of 100 x 100 (20 MB of P: the C kernel takes its rows one at a time there, four
+    at a time for one game) give the bits of each game alone."""
+    if backend == "numpy":
+        pytest.skip("NumPy's matmul rounds differently for one and several vectors")
+    P = rng.random((256, 100, 100))
+    pi = rng.random((256, 100))
+    got = nashmp.preference_apply(P, pi, backend=backend)
+    for i in (0, 1, 97, 255):
+        np.testing.assert_array_equal(got[i], nashmp.preference_apply(P[i], pi[i],
+                                                                       backend=backend))
+
+
 @pytest.mark.parametrize("K", (3, 41, 1271))
 @pytest.mark.parametrize("name", ("logsumexp", "log_softmax", "softmax", "kl", "mirror_step",
                                   "span"))

@@ -12,6 +12,10 @@
 
 #define NASHMP_DOT_LANES 8
 #define NASHMP_DOT_COMBINE(s) (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])))
+#ifdef NASHMP_VEXT
+/* pa_keep + n: lane l all ones when l >= 8 - n (the last n of 8 columns) */
+static const int64_t pa_keep[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
+#endif
 /* Output rows per work item (per-game P): 64 rows of P per item. */
 #define NASHMP_PA_ROWS 64
 /* Bytes of a shared-P tile kept in cache while the game blocks run over it. */
