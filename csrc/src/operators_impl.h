@@ -1,8 +1,10 @@
 /*
  * Template for preference_apply, included by operators.c once per dtype with T, SFX(n).
- * Products are accumulated in double in NASHMP_DOT_LANES lanes combined in a fixed order; the
- * 1-game and 4-game kernels use the same lane order, so every output element has one value
- * whatever the blocking or thread count.
+ * Products are accumulated in double in NASHMP_DOT_LANES lanes combined in a fixed order, by one
+ * function (dotq) for every grouping of rows and games, so every output element has one value
+ * whatever the blocking or thread count. (The dense solver loop has its own copy of this
+ * arithmetic, sv_acc/sv_fin in solvers.c, compiled without FMA contraction and with x in double;
+ * the two do not share bits.)
  */
 
 #ifdef NASHMP_VEXT
